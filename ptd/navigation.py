@@ -1,0 +1,48 @@
+"""The left navigation: one entry per page that exists, grouped by job (DESIGN §7b), with the roles
+that may open it. A page's issue adds its line here when the page lands."""
+
+from dataclasses import dataclass
+
+from django.urls import reverse
+
+from ptd.models import Role
+
+ALL_ROLES = frozenset(Role.values)
+STAFF_ROLES = frozenset({Role.ADMIN, Role.VIEWER, Role.COACH})
+ADMIN_ONLY = frozenset({Role.ADMIN})
+
+GROUPS = ["Today", "Clients", "Sales", "Marketing", "Money", "AI", "Settings"]
+
+
+@dataclass(frozen=True)
+class NavEntry:
+    group: str
+    label: str
+    url_name: str
+    roles: frozenset
+
+
+ENTRIES = [
+    NavEntry("Today", "Your data", "home", ALL_ROLES),
+    NavEntry("Settings", "Integrations", "settings", ADMIN_ONLY),
+    NavEntry("Settings", "API reference", "api-docs", ADMIN_ONLY),
+    NavEntry("Settings", "Django admin", "admin:index", ADMIN_ONLY),
+]
+
+
+def can_open(role: str, url_name: str) -> bool:
+    return any(e.url_name == url_name and role in e.roles for e in ENTRIES)
+
+
+def nav_for(role: str, current_path: str) -> list[dict]:
+    groups = []
+    for group in GROUPS:
+        items = []
+        for entry in ENTRIES:
+            if entry.group == group and role in entry.roles:
+                url = reverse(entry.url_name)
+                active = current_path == url if url == "/" else current_path.startswith(url)
+                items.append({"label": entry.label, "url": url, "active": active})
+        if items:
+            groups.append({"label": group, "items": items})
+    return groups

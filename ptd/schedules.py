@@ -1,0 +1,48 @@
+"""Every periodic task, declared once (DESIGN §8), in Asia/Dubai time. `sync_schedules()` runs when the
+worker starts (`manage.py worker`) and makes django-q2's Schedule table match this list."""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+MANAGED_PREFIX = "ptd:"
+
+
+@dataclass(frozen=True)
+class Declared:
+    name: str
+    func: str
+    cron: str
+    why: str
+
+
+SCHEDULES = [
+    # Channel-layer rows and login attempts pile up; keep the tables small.
+    Declared("housekeeping", "ptd.tasks.housekeeping", "17 * * * *", "prune expired live-update and login rows"),
+]
+
+
+@transaction.atomic
+def sync_schedules() -> dict[str, int]:
+    """Create, update or remove our schedules; untouched rows keep their next_run."""
+    from django_q.models import Schedule
+
+    counts = {"created": 0, "updated": 0, "deleted": 0, "unchanged": 0}
+    wanted = {MANAGED_PREFIX + d.name: d for d in SCHEDULES}
+    existing = {s.name: s for s in Schedule.objects.filter(name__startswith=MANAGED_PREFIX)}
+    for name, declared in wanted.items():
+        row = existing.get(name)
+        if row is None:
+            Schedule.objects.create(name=name, func=declared.func, schedule_type=Schedule.CRON, cron=declared.cron,
+                                    repeats=-1)
+            counts["created"] += 1
+        elif (row.func, row.cron, row.schedule_type) != (declared.func, declared.cron, Schedule.CRON):
+            # Saving a cron schedule recomputes next_run, so only save what changed.
+            row.func, row.cron, row.schedule_type, row.next_run = declared.func, declared.cron, Schedule.CRON, None
+            row.save()
+            counts["updated"] += 1
+        else:
+            counts["unchanged"] += 1
+    stale = [name for name in existing if name not in wanted]
+    counts["deleted"] = Schedule.objects.filter(name__in=stale).delete()[0]
+    return counts

@@ -1,0 +1,49 @@
+"""The one place where rows are limited to what a person may see: first the active workspace, then
+the role (DESIGN §2.4). Every selector, API view, export, websocket group and agent tool uses it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Model, QuerySet
+
+from ptd.models import Membership, Role, Workspace
+
+
+@dataclass(frozen=True)
+class Scope:
+    user_id: int
+    workspace: Workspace
+    role: str
+    staff_id: int | None
+
+    @classmethod
+    def of(cls, membership: Membership) -> Scope:
+        return cls(user_id=membership.user_id, workspace=membership.workspace, role=membership.role,
+                   staff_id=membership.staff_id)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    @property
+    def can_see_pii(self) -> bool:
+        """Viewers read dashboards without names, emails or phone numbers."""
+        return self.role != Role.VIEWER
+
+
+def scoped(rows: QuerySet | type[Model], scope: Scope) -> QuerySet:
+    """Rows of `rows` that `scope` may see, using the model's ROLE_SCOPE / ROLE_SCOPE_ALL."""
+    qs = rows if isinstance(rows, QuerySet) else rows._default_manager.all()
+    model = qs.model
+    qs = qs.filter(workspace_id=scope.workspace.pk)
+    if scope.role in model.ROLE_SCOPE_ALL:
+        return qs
+    path = model.ROLE_SCOPE.get(scope.role)
+    if path is None or scope.staff_id is None:
+        return qs.none()
+    return qs.filter(**{path: scope.staff_id})
+
+
+def memberships_of(user) -> QuerySet:
+    return Membership.objects.filter(user=user).select_related("workspace").order_by("workspace__name")

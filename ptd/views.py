@@ -1,0 +1,121 @@
+import asyncio
+import uuid
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.http import HttpResponseBadRequest, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from ptd import selectors
+from ptd.credentials import credential_set
+from ptd.middleware import SESSION_WORKSPACE_KEY
+from ptd.models import CredentialKind, Mode
+from ptd.navigation import can_open
+
+
+def require_page(request, url_name: str) -> None:
+    """403 unless the navigation lets this role open the page (one rule for links and access)."""
+    if request.scope is None or not can_open(request.scope.role, url_name):
+        raise PermissionDenied("Your role cannot open this page.")
+
+
+def home(request):
+    require_page(request, "home")
+    # Counts are all-time, so this page shows no period filter.
+    context = {"sources": selectors.data_sources_for(request.scope), "period": None,
+               "greeting": f"Hello, {request.user.first_name or request.user.username}"}
+    if request.htmx or request.GET.get("partial") == "sources":
+        return render(request, "ptd/home.html#sources", context)
+    return render(request, "ptd/home.html", context)
+
+
+def integration_settings(request):
+    require_page(request, "settings")
+    workspace = request.workspace
+    if request.method == "POST":
+        kind, value, mode = request.POST.get("kind", ""), request.POST.get("value", ""), request.POST.get("mode", Mode.TEST)
+        try:
+            credential_set(workspace=workspace, kind=kind, value=value, mode=mode, actor=request.user)
+        except ValueError as exc:
+            messages.error(request, f"Not saved: {exc}.")
+            return render(request, "ptd/settings.html", _settings_context(request), status=400)
+        messages.success(request, f"{CredentialKind(kind).label} saved for {workspace.name}.")
+        return redirect("settings")
+    return render(request, "ptd/settings.html", _settings_context(request))
+
+
+def _settings_context(request):
+    return {
+        "period": None,
+        "credentials": selectors.credentials_for(request.scope),
+        "modes": Mode.choices,
+    }
+
+
+@require_POST
+def workspace_switch(request):
+    slug = request.POST.get("workspace", "")
+    membership = next((m for m in request.memberships if m.workspace.slug == slug), None)
+    if membership is None:
+        return HttpResponseBadRequest("You are not a member of that workspace.")
+    request.session[SESSION_WORKSPACE_KEY] = membership.workspace_id
+    back = request.POST.get("next") or request.headers.get("Referer") or reverse("home")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = reverse("home")
+    return redirect(back)
+
+
+async def _check_database() -> tuple[bool, str]:
+    def ping():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True
+
+    try:
+        await sync_to_async(ping, thread_sensitive=True)()
+        return True, "ok"
+    except Exception as exc:  # any failure means unhealthy; say which
+        return False, f"error: {exc.__class__.__name__}"
+
+
+async def _check_channel_layer() -> tuple[bool, str]:
+    layer = get_channel_layer()
+    if layer is None:
+        return False, "not configured"
+    try:
+        channel = await layer.new_channel()
+        token = uuid.uuid4().hex
+        await layer.send(channel, {"type": "healthz", "token": token})
+        message = await asyncio.wait_for(layer.receive(channel), timeout=3)
+        return (message.get("token") == token), f"ok ({layer.__class__.__name__})"
+    except Exception as exc:
+        return False, f"error: {exc.__class__.__name__}"
+
+
+async def _check_worker() -> tuple[bool, str]:
+    from django_q.status import Stat
+
+    try:
+        clusters = await sync_to_async(Stat.get_all, thread_sensitive=True)()
+    except Exception as exc:
+        return False, f"error: {exc.__class__.__name__}"
+    if not clusters:
+        return False, "no worker cluster is running (start it with manage.py qcluster)"
+    return True, f"ok ({len(clusters)} cluster{'s' if len(clusters) != 1 else ''})"
+
+
+@login_not_required
+async def healthz(request):
+    checks = {}
+    for name, check in (("database", _check_database), ("channel_layer", _check_channel_layer), ("worker", _check_worker)):
+        ok, detail = await check()
+        checks[name] = {"ok": ok, "detail": detail}
+    healthy = all(c["ok"] for c in checks.values())
+    return JsonResponse({"status": "ok" if healthy else "unhealthy", "checks": checks}, status=200 if healthy else 503)
