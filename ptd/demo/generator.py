@@ -147,9 +147,11 @@ def _phone(rng: random.Random) -> str:
     return f"+971{rng.choice(UAE_MOBILE_PREFIXES)}{rng.randrange(1000000, 9999999)}"
 
 
+LEAD_TO_CLIENT = 0.1  # one lead in ten becomes a client, a typical rate for premium personal training
+
+
 def lead_count_for(clients: int) -> int:
-    """Enough leads that the funnel (≈ 24 % of leads become clients) yields `clients` wins."""
-    return max(20, math.ceil(clients / 0.2))
+    return max(20, math.ceil(clients / LEAD_TO_CLIENT))
 
 
 def build_world(params: Params, ids: Ids) -> tuple[World, dict[str, list[dict]]]:
@@ -184,9 +186,9 @@ def build_world(params: Params, ids: Ids) -> tuple[World, dict[str, list[dict]]]
     for c in range(n_campaigns):
         campaign_id = ids.take("campaign")
         campaign_meta = str(120200000000000 + campaign_id * 1000)
-        # Campaign quality spread: some make money (ROAS > 2), some burn it.
-        quality = rng.choice([0.55, 0.8, 1.0, 1.15, 1.35])
-        base_cpl = rng.uniform(22, 65)
+        # Campaign quality spread: some make money (ROAS > 2), some burn it; poor audiences also cost more per lead.
+        quality = rng.choice([0.35, 0.7, 1.0, 1.25, 1.5])
+        base_cpl = rng.uniform(140, 320) / math.sqrt(quality)
         first = start + timedelta(days=rng.randrange(0, max(1, params.days // 3)) if c % 3 == 2 else 0)
         last = end if c % 4 != 3 else max(first, end - timedelta(days=rng.randrange(10, max(11, params.days // 2))))
         theme = CAMPAIGN_THEMES[c % len(CAMPAIGN_THEMES)]
@@ -298,9 +300,11 @@ def _plan_wins(world: World, lead_days: list[date]) -> list[LeadPlan]:
             src = rng.choice(OTHER_SOURCES)
             plans_source.append((None, src))
             win_weights.append(1.3 if src[0] == "referral" else 0.9)
-    # Leads too recent to have closed cannot be among the winners (a winner's funnel takes at most ~2 weeks).
+    # Leads too recent to have closed cannot be among the winners (a winner's funnel takes at most ~2 weeks);
+    # walk-ins buy drop-in passes, not packages.
     cutoff = world.end - timedelta(days=21)
-    eligible = [i for i, d in enumerate(lead_days) if d <= cutoff] or list(range(len(lead_days)))
+    eligible = [i for i, d in enumerate(lead_days)
+                if d <= cutoff and (plans_source[i][1] is None or plans_source[i][1][0] != "walk_in")]
     chosen = set(_weighted_sample(rng, eligible, [win_weights[i] for i in eligible], min(params.clients, len(eligible))))
     return [LeadPlan(ad=s[0], other_source=s[1], may_win=i in chosen) for i, s in enumerate(plans_source)]
 
@@ -729,17 +733,21 @@ def closing_rows(world: World, ids: Ids) -> dict[str, list[dict]]:
     rows: dict[str, list[dict]] = defaultdict(list)
     rng = _rng(world.params.seed, "closing")
     for ad in world.ads:
+        active_days = (ad.last_day - ad.first_day).days + 1
+        mean_leads = sum(world.ad_day_leads.get((ad.id, ad.first_day + timedelta(days=i)), 0)
+                         for i in range(active_days)) / active_days
         day = ad.first_day
         while day <= ad.last_day:
             leads = world.ad_day_leads.get((ad.id, day), 0)
-            spend = _money(max(leads, rng.uniform(0.2, 0.8)) * ad.cpl * rng.uniform(0.85, 1.15))
+            # Spend follows the budget more than the day's luck: a quiet day still costs money.
+            spend = _money(max(0.05, 0.6 * mean_leads + 0.4 * leads) * ad.cpl * rng.uniform(0.85, 1.15))
             cpm = rng.uniform(14, 32)
             impressions = max(1, int(float(spend) / cpm * 1000))
             frequency = rng.uniform(1.1, 2.4)
             clicks = int(impressions * rng.uniform(0.008, 0.025))
             purchases, value = world.ad_day_purchases.get((ad.id, day), (0, Decimal(0)))
             # Meta's own count: lead forms it saw, and purchases it claims (view-through included: inflated).
-            claim = rng.uniform(1.1, 1.6)
+            claim = rng.uniform(1.4, 2.4)
             meta_purchases = round(purchases * claim)
             meta_value = _money(value * Decimal(str(claim)))
             rows["insight"].append({
