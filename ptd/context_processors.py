@@ -16,7 +16,7 @@ def request_period(request):
 
 
 def shell(request):
-    if not getattr(request, "user", None) or not request.user.is_authenticated or request.scope is None:
+    if not getattr(request, "user", None) or not request.user.is_authenticated or request.access is None:
         return {"nav": [], "workspace": None, "workspaces": [], "role": "", "demo_loaded": False}
     from clients.models import Contact
 
@@ -24,7 +24,7 @@ def shell(request):
         period = request_period(request)
     except PeriodError:
         period = resolve_period(None, today=timezone.now().date(), tz=ZoneInfo(request.workspace.timezone))
-    role = request.scope.role
+    role = request.access.role
     return {
         "nav": nav_for(role, request.path),
         "workspace": request.workspace,

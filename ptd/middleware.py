@@ -15,7 +15,8 @@ def _active_membership(request):
 
 
 class WorkspaceMiddleware:
-    """Puts the active workspace, the user's memberships and their Scope on the request.
+    """Puts the active workspace, the user's memberships and their Scope on the request
+    (as `request.access`: ASGI requests already use `request.scope` for the ASGI scope).
 
     A signed-in user who belongs to no workspace gets a page saying so, except on the few
     account pages (logout, password change) and Django admin for superusers.
@@ -29,14 +30,14 @@ class WorkspaceMiddleware:
     def __call__(self, request):
         request.membership = None
         request.memberships = []
-        request.scope = None
+        request.access = None
         request.workspace = None
         if request.user.is_authenticated:
             membership, memberships = _active_membership(request)
             request.membership, request.memberships = membership, memberships
             if membership is not None:
                 request.workspace = membership.workspace
-                request.scope = Scope.of(membership)
+                request.access = Scope.of(membership)
             elif not request.path.startswith(self.OPEN_PREFIXES) and not request.path.startswith("/api/schema"):
                 return render(request, "ptd/no_workspace.html", status=403)
         return self.get_response(request)

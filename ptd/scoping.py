@@ -32,6 +32,11 @@ class Scope:
         return self.role != Role.VIEWER
 
 
+def role_may_see(model: type[Model], scope: Scope) -> bool:
+    """Whether this role sees any rows of the model at all (before the staff filter)."""
+    return scope.role in model.ROLE_SCOPE_ALL or (scope.role in model.ROLE_SCOPE and scope.staff_id is not None)
+
+
 def scoped(rows: QuerySet | type[Model], scope: Scope) -> QuerySet:
     """Rows of `rows` that `scope` may see, using the model's ROLE_SCOPE / ROLE_SCOPE_ALL."""
     qs = rows if isinstance(rows, QuerySet) else rows._default_manager.all()

@@ -9,7 +9,7 @@ from django.urls import reverse
 from ptd.credentials import env_override
 from ptd.crypto import UndecryptableCredential, decrypt, mask
 from ptd.models import CredentialKind, IntegrationCredential, SyncState, WebhookEvent
-from ptd.scoping import Scope, scoped
+from ptd.scoping import Scope, role_may_see, scoped
 
 
 @dataclass
@@ -50,6 +50,8 @@ def data_sources_for(scope: Scope) -> list[DataSource]:
     configured = configured_credentials(ws)
     sources = []
     for label, system, model, keys, credential in _source_specs():
+        if not role_may_see(model, scope):
+            continue  # e.g. coaches see no finance or ad spend: no card rather than a misleading zero
         count = scoped(model, scope).count()
         times = [t for k in keys for t in (synced.get(k), received.get(k)) if t]
         # A feed without a credential (the sessions feed) counts as connected once it has delivered.

@@ -22,14 +22,14 @@ from ptd.navigation import can_open
 
 def require_page(request, url_name: str) -> None:
     """403 unless the navigation lets this role open the page (one rule for links and access)."""
-    if request.scope is None or not can_open(request.scope.role, url_name):
+    if request.access is None or not can_open(request.access.role, url_name):
         raise PermissionDenied("Your role cannot open this page.")
 
 
 def home(request):
     require_page(request, "home")
     # Counts are all-time, so this page shows no period filter.
-    context = {"sources": selectors.data_sources_for(request.scope), "period": None,
+    context = {"sources": selectors.data_sources_for(request.access), "period": None,
                "greeting": f"Hello, {request.user.first_name or request.user.username}"}
     if request.htmx or request.GET.get("partial") == "sources":
         return render(request, "ptd/home.html#sources", context)
@@ -54,7 +54,7 @@ def integration_settings(request):
 def _settings_context(request):
     return {
         "period": None,
-        "credentials": selectors.credentials_for(request.scope),
+        "credentials": selectors.credentials_for(request.access),
         "modes": Mode.choices,
     }
 

@@ -16,5 +16,5 @@ class Command(BaseCommand):
         if Contact.objects.filter(workspace=workspace).exists():
             self.stdout.write("data present: demo dataset not loaded")
             return
-        self.stdout.write("empty database: loading the demo dataset (about a minute)…")
+        self.stdout.write("empty database: loading the demo dataset…")
         call_command("demo_data", workspace="ptd", stdout=self.stdout, stderr=self.stderr)
