@@ -61,6 +61,12 @@ class Membership(models.Model):
     def __str__(self):
         return f"{self.user} · {self.workspace.slug} · {self.role}"
 
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        if self.staff_id and self.staff.workspace_id != self.workspace_id:
+            raise ValidationError({"staff": "The staff record must belong to the same workspace."})
+
 
 class WorkspaceModel(models.Model):
     """Base of every domain model: the owning workspace and the demo flag.

@@ -31,5 +31,6 @@ def membership_set(*, user: User, workspace: Workspace, role: str, staff=None, a
         user=user, workspace=workspace
     )
     membership.role, membership.staff, membership._actor = role, staff, actor
+    membership.full_clean(validate_unique=False)
     membership.save()
     return membership

@@ -11,6 +11,7 @@ line up before anything reaches the database.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import random
 from collections import defaultdict
@@ -290,10 +291,14 @@ def _plan_wins(world: World, lead_days: list[date]) -> list[LeadPlan]:
     rng = _rng(params.seed, "plan")
     plans_source = []
     win_weights = []
-    for index, day in enumerate(lead_days):
+    active_by_day: dict[date, tuple[list[AdRef], list[float]]] = {}
+    for day in set(lead_days):
         active = [a for a in world.ads if a.first_day <= day <= a.last_day]
+        active_by_day[day] = (active, list(itertools.accumulate(a.weight for a in active)))
+    for index, day in enumerate(lead_days):
+        active, cum_weights = active_by_day[day]
         if active and rng.random() < 0.72:
-            ad = rng.choices(active, weights=[a.weight for a in active])[0]
+            ad = rng.choices(active, cum_weights=cum_weights)[0]
             plans_source.append((ad, None))
             win_weights.append(ad.quality)
         else:
