@@ -19,6 +19,12 @@ class Declared:
 SCHEDULES = [
     # Channel-layer rows and login attempts pile up; keep the tables small.
     Declared("housekeeping", "ptd.tasks.housekeeping", "17 * * * *", "prune expired live-update and login rows"),
+    # Failed webhook events whose backoff has passed go back on the queue.
+    Declared("webhook-retry", "ptd.inbox.webhook_retry_due", "* * * * *", "retry failed webhook events"),
+    # Meta restates recent days: re-read from the last synced date minus 3 days, hourly.
+    Declared("meta-insights", "marketing.tasks.sync_meta_insights", "5 * * * *", "Meta insights hourly"),
+    # CallGear notifications are hints; this pull is what guarantees every call arrives.
+    Declared("callgear-sync", "clients.tasks.sync_callgear", "*/5 * * * *", "CallGear calls every 5 minutes"),
 ]
 
 

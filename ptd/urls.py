@@ -10,9 +10,11 @@ urlpatterns = [
     path("settings/", views.integration_settings, name="settings"),
     path("workspace/switch/", views.workspace_switch, name="workspace-switch"),
     path("healthz", views.healthz, name="healthz"),
+    path("webhooks/", include("ptd.webhook_urls")),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
+    path("api/", include("ptd.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]

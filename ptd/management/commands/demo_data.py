@@ -7,7 +7,7 @@ from django.utils.dateparse import parse_date
 
 from ptd.demo import loader
 from ptd.demo.users import demo_users_ensure
-from ptd.models import Workspace
+from ptd.commands import workspace_arg
 
 
 class Command(BaseCommand):
@@ -23,9 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-users", action="store_true", help="do not create the demo logins")
 
     def handle(self, *args, clients, days, seed, end, workspace, purge, no_users, **options):
-        ws = Workspace.objects.filter(slug=workspace).first()
-        if ws is None:
-            raise CommandError(f"no workspace {workspace!r}; existing: {', '.join(Workspace.objects.values_list('slug', flat=True))}")
+        ws = workspace_arg(workspace)
         if purge:
             removed = loader.purge(workspace_id=ws.pk)
             total = sum(removed.values())

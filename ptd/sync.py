@@ -1,0 +1,60 @@
+"""What every pull sync shares: its SyncState row (resumable cursor, last success, last error), the
+credential check that ends a command with one clear line, and a progress bar on terminals."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+
+from django.core.management.base import CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from ptd.credentials import credential_get
+from ptd.models import SyncState, Workspace
+
+
+class SyncFailed(CommandError):
+    """A sync stopped: the message is one line that says what to fix."""
+
+
+def require_credential(*, workspace: Workspace, kind: str, what: str) -> str:
+    value = credential_get(workspace=workspace, kind=kind)
+    if not value:
+        raise SyncFailed(f"{what} is not configured for workspace {workspace.slug}: set {kind} "
+                         f"(environment) or add it in Settings → Integrations")
+    return value
+
+
+def sync_state(*, workspace: Workspace, source: str) -> SyncState:
+    state, _ = SyncState.objects.get_or_create(workspace=workspace, source=source)
+    return state
+
+
+def cursor_save(*, state: SyncState, cursor: dict, records: int = 0) -> None:
+    """Persist progress as it is made, so an interrupted sync resumes where it stopped."""
+    state.cursor = cursor
+    state.records_synced += records
+    state.save(update_fields=["cursor", "records_synced"])
+
+
+@contextmanager
+def sync_run(*, workspace: Workspace, source: str):
+    """Record the start, then success or the one-line error, of one sync run."""
+    state = sync_state(workspace=workspace, source=source)
+    state.last_started_at = timezone.now()
+    state.save(update_fields=["last_started_at"])
+    try:
+        yield state
+    except Exception as exc:
+        with transaction.atomic():
+            SyncState.objects.filter(pk=state.pk).update(last_error=str(exc)[:2000], last_error_at=timezone.now())
+        raise
+    SyncState.objects.filter(pk=state.pk).update(last_success_at=timezone.now(), last_error="")
+
+
+def progress(total: int | None, desc: str):
+    """A tqdm bar on a terminal; a silent stand-in elsewhere (worker logs, tests)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=" records", disable=not sys.stderr.isatty())
