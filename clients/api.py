@@ -1,8 +1,35 @@
 """Read API of people and their journey: /api/contacts/, /api/deals/, /api/calls/, /api/sessions/."""
 
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.response import Response
+
 from clients.models import Call, Contact, Deal, TrainingSession
 from clients.serializers import CallSerializer, ContactSerializer, DealSerializer, TrainingSessionSerializer
+from clients.sessions_feed import sessions_import
 from ptd.api import ScopedReadOnlyViewSet
+
+
+class SessionFeedRowSerializer(serializers.Serializer):
+    """One session as the studio's system posts it (documentation of POST /api/sessions/)."""
+
+    email = serializers.EmailField(required=False)
+    phone = serializers.CharField(required=False)
+    coach = serializers.CharField(required=False, help_text="coach name or email")
+    starts_at = serializers.DateTimeField(help_text="ISO 8601; without an offset, the workspace's time zone")
+    status = serializers.ChoiceField(["attended", "no_show", "late_cancel", "cancelled", "scheduled"])
+    id = serializers.CharField(required=False, help_text="the feed's own id, for idempotent re-posts")
+
+
+class SessionFeedErrorSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    error = serializers.CharField()
+
+
+class SessionFeedResultSerializer(serializers.Serializer):
+    imported = serializers.IntegerField()
+    errors = SessionFeedErrorSerializer(many=True)
 
 
 class ContactViewSet(ScopedReadOnlyViewSet):
@@ -35,13 +62,31 @@ class CallViewSet(ScopedReadOnlyViewSet):
     date_field = "started_at"
 
 
-class TrainingSessionViewSet(ScopedReadOnlyViewSet):
+class TrainingSessionViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet):
     """Training sessions from the studio's attendance feed; coaches see their clients' sessions.
 
-    Reads only here: the feed's POST (ingestion) is added to this viewset by the sessions-feed work."""
+    POST (admins, token auth for the studio's system): a JSON list of sessions, each with the client's
+    email or phone, coach (name or email), starts_at and status; good rows are imported, bad rows are
+    answered with their index and reason (400 when none was good)."""
 
     queryset = TrainingSession.objects.select_related("coach").order_by("-starts_at", "-pk")
     serializer_class = TrainingSessionSerializer
     # No stored field records when a session row last changed, so there is no updated_since here.
     email_fields = ("contact__email_normalized",)
     date_field = "starts_at"
+
+
+    @extend_schema(request=SessionFeedRowSerializer(many=True), responses={200: SessionFeedResultSerializer,
+                                                                           400: SessionFeedResultSerializer})
+    def create(self, request, *args, **kwargs):
+        access = self.access
+        if not access.is_admin:
+            raise PermissionDenied("Only admins (or the studio's system user) may post sessions.")
+        rows = request.data if isinstance(request.data, list) else None
+        if rows is None or not all(isinstance(r, dict) for r in rows):
+            raise ValidationError({"detail": "body must be a JSON list of session objects"})
+        if len(rows) > 5000:
+            raise ValidationError({"detail": "at most 5,000 sessions per request"})
+        result = sessions_import(workspace=access.workspace, rows=list(enumerate(rows)))
+        body = {"imported": result.imported, "errors": [{"index": e.row, "error": e.reason} for e in result.errors]}
+        return Response(body, status=400 if rows and not result.imported else 200)

@@ -65,3 +65,31 @@ def test_bad_header_and_missing_file(tmp_path, workspace):
         call_command("import_sessions", str(csv_file))
     with pytest.raises(CommandError, match="cannot read"):
         call_command("import_sessions", str(tmp_path / "missing.csv"))
+
+
+@pytest.mark.django_db
+def test_api_post_sessions(workspace, client_and_coach, make_user):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    admin = make_user(workspace, "admin")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=admin).key}")
+    rows = [{"email": "sara@example.com", "coach": "Dana Coach", "starts_at": "2026-11-20T18:00:00", "status": "attended",
+             "id": "feed-1"},
+            {"phone": "+971 50 123 4567", "starts_at": "2026-11-21T18:00:00", "status": "no_show", "id": "feed-2"},
+            {"email": "ghost@example.com", "starts_at": "2026-11-21T18:00:00", "status": "attended"}]
+    response = api.post("/api/sessions/", rows, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json() == {"imported": 2, "errors": [{"index": 2, "error": "no client with email ghost@example.com"}]}
+    assert set(TrainingSession.objects.values_list("source_id", flat=True)) == {"feed-1", "feed-2"}
+    bad = api.post("/api/sessions/", [{"email": "sara@example.com", "status": "attended"}], format="json")
+    assert bad.status_code == 400 and "starts_at" in bad.json()["errors"][0]["error"]
+    assert api.post("/api/sessions/", {"not": "a list"}, format="json").status_code == 400
+
+
+@pytest.mark.django_db
+def test_api_post_sessions_refused_to_coach(workspace, client_and_coach, make_user, client_for):
+    coach_user = make_user(workspace, "coach", staff=client_and_coach[1])
+    response = client_for(coach_user).post("/api/sessions/", [], content_type="application/json")
+    assert response.status_code == 403
