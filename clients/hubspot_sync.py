@@ -4,7 +4,9 @@ SyncState("hubspot") is saved after every page, so an interrupted run resumes wh
 
 from __future__ import annotations
 
-from hubspot.crm.objects import ApiException
+from hubspot.crm.objects import ApiException as ObjectsApiException
+from hubspot.crm.owners import ApiException as OwnersApiException
+from hubspot.crm.pipelines import ApiException as PipelinesApiException
 from urllib3.exceptions import MaxRetryError
 
 from clients import services
@@ -12,6 +14,7 @@ from clients.integrations import hubspot as hubspot_api
 from ptd.models import CredentialKind, Workspace
 from ptd.sync import SyncFailed, cursor_save, progress, require_credential, sync_run
 
+API_ERRORS = (ObjectsApiException, OwnersApiException, PipelinesApiException)  # one class per SDK module
 OBJECT_TYPES = ["contacts", "deals", "calls", "meetings"]  # contacts first: the others point at them
 OVERLAP_MS = 60_000  # re-read a minute before the cursor: HubSpot's search index lags writes
 UPSERTS = {
@@ -37,7 +40,7 @@ def hubspot_sync(*, workspace: Workspace, full: bool = False) -> dict[str, int]:
             for object_type in OBJECT_TYPES:
                 props = hubspot_api.object_properties(object_type, stage_ids)
                 counts[object_type] = _sync_type(api, workspace, state, cursor, object_type, props, full)
-        except ApiException as exc:
+        except API_ERRORS as exc:
             if exc.status in (401, 403):
                 raise SyncFailed(f"HubSpot rejected the access token ({exc.status}): check HUBSPOT_ACCESS_TOKEN "
                                  "and the private app's scopes") from exc

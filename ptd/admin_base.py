@@ -45,10 +45,30 @@ class SuperuserOnlyAdmin(admin.ModelAdmin):
         return request.user.is_superuser
 
 
+class WorkspaceFilter(admin.SimpleListFilter):
+    """The workspace filter, offering only the workspaces this admin administers (names included)."""
+
+    title = "workspace"
+    parameter_name = "workspace__id__exact"
+
+    def lookups(self, request, model_admin):
+        return list(Workspace.objects.filter(pk__in=admin_workspace_ids(request.user)).values_list("pk", "name"))
+
+    def queryset(self, request, queryset):
+        return queryset.filter(workspace_id=self.value()) if self.value() else queryset
+
+
+def _has_workspace(model) -> bool:
+    return any(f.name == "workspace" for f in model._meta.concrete_fields)
+
+
 class WorkspaceAdmin(admin.ModelAdmin):
     """ModelAdmin for WorkspaceModel rows (and any model with a `workspace` FK)."""
 
     workspace_path = "workspace"
+
+    def get_list_filter(self, request):
+        return [WorkspaceFilter if f == "workspace" else f for f in super().get_list_filter(request)]
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
@@ -57,9 +77,19 @@ class WorkspaceAdmin(admin.ModelAdmin):
         return qs.filter(**{f"{self.workspace_path}__in": admin_workspace_ids(request.user)})
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "workspace" and not request.user.is_superuser:
-            kwargs["queryset"] = Workspace.objects.filter(pk__in=admin_workspace_ids(request.user))
+        """Choices (dropdowns and raw ids alike) come only from the workspaces this person administers."""
+        allowed = admin_workspace_ids(request.user)
+        if db_field.related_model is Workspace:
+            kwargs["queryset"] = Workspace.objects.filter(pk__in=allowed)
+        elif _has_workspace(db_field.related_model):
+            kwargs["queryset"] = db_field.related_model._default_manager.filter(workspace_id__in=allowed)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if _has_workspace(db_field.related_model):
+            kwargs["queryset"] = db_field.related_model._default_manager.filter(
+                workspace_id__in=admin_workspace_ids(request.user))
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def _is_workspace_admin(self, request) -> bool:
         return bool(admin_workspace_ids(request.user))

@@ -90,6 +90,15 @@ class HasWorkspaceRole(permissions.BasePermission):
         return True
 
 
+class IsWorkspaceAdmin(permissions.BasePermission):
+    """Admins of the workspace only (the API reference is an admin page, like in the navigation)."""
+
+    message = "Only admins may read the API reference."
+
+    def has_permission(self, request, view):
+        return bool(request.user and request.user.is_authenticated) and access_for(request).is_admin
+
+
 # --- Pagination and serializers ------------------------------------------------------------------
 
 

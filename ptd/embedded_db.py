@@ -52,7 +52,11 @@ def ensure_running(base: Path | None = None) -> EmbeddedConnection:
     if base in _attached and (base / PGDATA_DIRNAME / "postmaster.pid").exists():
         return _attached[base]
     with _lock(base):
-        uri = urlparse(_get_server(base).get_uri())
+        server = _get_server(base)
+        if _postmaster_pid(base) is None:  # stopped since this process first attached
+            server.ensure_pgdata_inited()
+            server.ensure_postgres_running()
+        uri = urlparse(server.get_uri())
     query = parse_qs(uri.query)
     conn = EmbeddedConnection(
         host=query.get("host", [uri.hostname or ""])[0],

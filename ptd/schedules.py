@@ -25,6 +25,8 @@ SCHEDULES = [
     Declared("meta-insights", "marketing.tasks.sync_meta_insights", "5 * * * *", "Meta insights hourly"),
     # CallGear notifications are hints; this pull is what guarantees every call arrives.
     Declared("callgear-sync", "clients.tasks.sync_callgear", "*/5 * * * *", "CallGear calls every 5 minutes"),
+    # Webhooks carry Stripe changes as they happen; this nightly pull fills any gap (server TIME_ZONE: Dubai).
+    Declared("stripe-sync", "finance.tasks.sync_stripe", "30 1 * * *", "Stripe backfill (DESIGN §8: 01:30)"),
 ]
 
 
@@ -43,8 +45,9 @@ def sync_schedules() -> dict[str, int]:
                                     repeats=-1)
             counts["created"] += 1
         elif (row.func, row.cron, row.schedule_type) != (declared.func, declared.cron, Schedule.CRON):
-            # Saving a cron schedule recomputes next_run, so only save what changed.
-            row.func, row.cron, row.schedule_type, row.next_run = declared.func, declared.cron, Schedule.CRON, None
+            # django-q computes next_run only for new rows: recompute it for the changed cron.
+            row.func, row.cron, row.schedule_type = declared.func, declared.cron, Schedule.CRON
+            row.next_run = row.calculate_next_run()
             row.save()
             counts["updated"] += 1
         else:

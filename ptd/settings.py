@@ -226,6 +226,8 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
 # --- API ---
+# Meta Graph API version for Insights and CAPI (integrations.md §3); the base URL comes from META_GRAPH_BASE.
+META_GRAPH_VERSION = "v26.0"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",

@@ -1,9 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from ptd import views
+from ptd.api import IsWorkspaceAdmin
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -15,6 +17,9 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("ptd.api_urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/schema/", SpectacularAPIView.as_view(permission_classes=[IsWorkspaceAdmin]), name="api-schema"),
+    # login_required: a browser is sent to sign in rather than shown DRF's 403.
+    path("api/docs/", login_required(SpectacularSwaggerSplitView.as_view(url_name="api-schema",
+                                                                         permission_classes=[IsWorkspaceAdmin])),
+         name="api-docs"),
 ]

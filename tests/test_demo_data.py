@@ -3,7 +3,7 @@
 flagged demo and removable exactly; and the management command's errors."""
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -169,7 +169,7 @@ def test_packages_use_no_more_sessions_than_purchased_and_count_them_right(works
 
 
 def test_nothing_happens_after_the_end_date(workspace, loaded):
-    end = timezone.datetime(2026, 11, 26, tzinfo=DUBAI)
+    end = datetime(2026, 11, 26, tzinfo=DUBAI)
     assert not Contact.objects.filter(workspace=workspace, created_at__gte=end).exists()
     assert not Call.objects.filter(workspace=workspace, started_at__gte=end).exists()
     assert not Payment.objects.filter(workspace=workspace, created__gte=end).exists()

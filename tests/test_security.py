@@ -34,15 +34,15 @@ PUBLIC_ROUTES = {  # reachable without signing in, on purpose
     "healthz", "accounts/login/", "accounts/password_reset/", "accounts/password_reset/done/",
     "accounts/reset/<uidb64>/<token>/", "accounts/reset/done/",
 }
+WEBHOOK_PREFIX = "webhooks/"  # authenticated by the sender's signature or path token, not a login
 # Found by these tests: drf-spectacular's views are DRF APIViews (exempt from LoginRequiredMiddleware) and
 # serve with SERVE_PERMISSIONS = AllowAny by default.
-KNOWN_OPEN = {"api/schema/", "api/docs/"}
 
 
 def _routes(patterns=None, prefix=""):
-    """Every route of ptd.urls outside Django admin, as a string with converters left in."""
+    """Every route of ptd.urls outside Django admin, as a string with converters / regex groups left in."""
     for p in patterns if patterns is not None else get_resolver().url_patterns:
-        route = prefix + str(p.pattern)
+        route = prefix + str(p.pattern).lstrip("^").rstrip("$")
         if isinstance(p, URLResolver):
             if route != "admin/":
                 yield from _routes(p.url_patterns, route)
@@ -51,19 +51,32 @@ def _routes(patterns=None, prefix=""):
 
 
 def _concrete(route: str) -> str:
-    path = re.sub(r"<(?:int:)?\w+>", "1", route.replace("<int:", "<"))
-    return "/" + re.sub(r"<\w+:\w+>", "x", path)
+    """A path that `route` matches: every parameter filled with a harmless value."""
+    path = route.replace("<drf_format_suffix:format>", ".json")
+    path = re.sub(r"\\\.\(\?P<format>[^)]*\)/\?", ".json", path)  # DRF's format suffix regex
+    path = re.sub(r"\(\?P<\w+>[^)]*\)", "1", path)
+    path = re.sub(r"<(?:int:)?\w+>", "1", path)
+    path = re.sub(r"<\w+:\w+>", "x", path)
+    path = path.replace("^", "").replace("$", "")
+    return "/" + path
 
 
 def _route_params():
     params = []
     for route in sorted(set(_routes())):
-        if route in PUBLIC_ROUTES:
+        if route in PUBLIC_ROUTES or route.startswith(WEBHOOK_PREFIX):
             continue
-        marks = [pytest.mark.xfail(strict=True, reason="served to anonymous users (drf-spectacular AllowAny)")] \
-            if route in KNOWN_OPEN else []
-        params.append(pytest.param(route, marks=marks, id=route or "home"))
+        params.append(pytest.param(route, id=route or "home"))
     return params
+
+
+def test_concrete_paths_resolve_to_their_routes():
+    from django.urls import resolve
+
+    routes = sorted(set(_routes()))
+    assert "" in routes and "settings/" in routes
+    for route in routes:
+        resolve(_concrete(route))  # raises Resolver404 if the filled-in path is wrong
 
 
 @pytest.mark.django_db
@@ -75,6 +88,17 @@ def test_every_non_public_url_refuses_anonymous_users(client, route):
             assert response["Location"].startswith("/accounts/login/?next=")
         else:
             assert response.status_code in (401, 403), (path, response.status_code)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("route", sorted(r for r in set(_routes()) if r.startswith(WEBHOOK_PREFIX)))
+def test_webhooks_refuse_unsigned_requests(client, workspace, route):
+    from ptd.models import WebhookEvent
+
+    response = client.post(_concrete(route).replace("/x/", "/ptd/"), data=b'{"id": "evt_forged"}',
+                           content_type="application/json")
+    assert 400 <= response.status_code < 500, (route, response.status_code)
+    assert not WebhookEvent.objects.exists()
 
 
 @pytest.mark.django_db
@@ -94,7 +118,6 @@ def test_admin_redirects_anonymous_users_to_a_login_page(client, path):
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(strict=True, reason="/api/docs/ and /api/schema/ answer 200 to anonymous users")
 @pytest.mark.parametrize("path", ["/api/docs/", "/api/schema/"])
 def test_api_docs_and_schema_refuse_anonymous_users(client, path):
     response = client.get(path)
@@ -104,8 +127,6 @@ def test_api_docs_and_schema_refuse_anonymous_users(client, path):
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(strict=True, reason="navigation lists 'API reference' for admins only (ADMIN_ONLY), but the "
-                                       "docs view does not apply require_page: every role opens it")
 @pytest.mark.parametrize("role", ["coach", "setter", "viewer"])
 def test_api_docs_follow_the_navigation_rule(workspace, make_user, client_for, role):
     assert client_for(make_user(workspace, role)).get("/api/docs/").status_code == 403
@@ -171,19 +192,19 @@ def _session_cookie(client) -> tuple[bytes, bytes]:
 ORIGIN = (b"origin", b"http://127.0.0.1")
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_websocket_refuses_anonymous_users():
     assert _connect([ORIGIN]) == (False, 4401)
     assert _connect([ORIGIN, (b"cookie", f"{settings.SESSION_COOKIE_NAME}=forged".encode())]) == (False, 4401)
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_websocket_refuses_users_without_a_workspace(client_for):
     user = User.objects.create_user(username="nobody", password="x" * 12)
     assert _connect([ORIGIN, _session_cookie(client_for(user))]) == (False, 4403)
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_websocket_accepts_members_only_from_our_origin(workspace, make_user, client_for):
     cookie = _session_cookie(client_for(make_user(workspace, "viewer")))
     assert _connect([ORIGIN, cookie]) == (True, None)

@@ -74,6 +74,7 @@ def modified_since(api: HubSpot, object_type: str, properties: list[str], since_
                    ) -> Iterator[list[dict]]:
     """Objects modified at or after `since_ms`, oldest first. A search stops at 10,000 results, so walk
     windows: when a window fills, start the next one at the last modification time seen."""
+    limit = min(SEARCH_PAGE, SEARCH_RESULT_CAP)
     while True:
         after = 0
         last_seen = since_ms
@@ -82,7 +83,7 @@ def modified_since(api: HubSpot, object_type: str, properties: list[str], since_
                 filter_groups=[FilterGroup(filters=[Filter(property_name="hs_lastmodifieddate", operator="GTE",
                                                            value=str(since_ms))])],
                 sorts=[{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
-                properties=properties, limit=SEARCH_PAGE, after=str(after),
+                properties=properties, limit=limit, after=str(after),
             )
             page = api.crm.objects.search_api.do_search(object_type, public_object_search_request=request)
             objects = [_as_dict(o) for o in page.results]
@@ -93,7 +94,7 @@ def modified_since(api: HubSpot, object_type: str, properties: list[str], since_
             if not nxt:
                 return
             after = int(nxt)
-            if after + SEARCH_PAGE > SEARCH_RESULT_CAP:
+            if after + limit > SEARCH_RESULT_CAP:
                 break  # this window is full: continue from the newest modification seen
         if last_seen == since_ms:
             return  # 10,000 objects share one timestamp: nothing more can be paged
