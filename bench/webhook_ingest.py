@@ -123,7 +123,10 @@ def count_events(env) -> dict:
     code = ("from ptd.models import WebhookEvent as W; from django.db.models import Count; import json; "
             "print(json.dumps(dict(W.objects.values_list('status').annotate(Count('id')).order_by())))")
     out = subprocess.run([sys.executable, str(ROOT / "manage.py"), "shell", "-c", code], env=env, cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+                         capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"counting events failed: {out.stderr.strip().splitlines()[-1:]}")
+    out = out.stdout.strip().splitlines()[-1]
     return json.loads(out)
 
 

@@ -21,6 +21,21 @@ def money(field: str, description: str):
     return column
 
 
+class MatchedFilter(admin.SimpleListFilter):
+    """Identity review: rows not yet matched to a contact are linked when a matching contact appears."""
+
+    title = "matched to a contact"
+    parameter_name = "matched"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Matched"), ("no", "Unmatched")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(contact__isnull=self.value() == "no")
+        return queryset
+
+
 @admin.register(StripeEvent)
 class StripeEventAdmin(ReadOnlyWorkspaceAdmin):
     list_display = ["created", "type", "event_id", "status", "attempts", "livemode", "received_at", "processed_at",
@@ -37,8 +52,8 @@ class StripeEventAdmin(ReadOnlyWorkspaceAdmin):
 class CustomerAdmin(ReadOnlyWorkspaceAdmin):
     list_display = ["stripe_id", "name", "email", "contact", "lifetime_value", "deleted", "livemode", "created",
                     "workspace", "is_demo"]
-    list_filter = ["workspace", "is_demo", "deleted", "livemode"]
-    search_fields = ["=stripe_id", "email", "name", "contact__email_normalized"]
+    list_filter = ["workspace", "is_demo", MatchedFilter, "deleted", "livemode"]
+    search_fields = ["=stripe_id", "email", "phone_e164", "name", "contact__email_normalized"]
     date_hierarchy = "created"
     list_select_related = ["workspace", "contact"]
     raw_id_fields = ["contact"]
@@ -50,12 +65,12 @@ class CustomerAdmin(ReadOnlyWorkspaceAdmin):
 class PaymentAdmin(ReadOnlyWorkspaceAdmin):
     list_display = ["created", "stripe_id", "amount", "status", "refunded", "disputed", "customer", "contact",
                     "risk_level", "livemode", "workspace", "is_demo"]
-    list_filter = ["workspace", "is_demo", "status", "disputed", "livemode", "currency", "risk_level"]
-    search_fields = ["=stripe_id", "=payment_intent_id", "=card_fingerprint", "customer__email",
+    list_filter = ["workspace", "is_demo", MatchedFilter, "status", "disputed", "livemode", "currency", "risk_level"]
+    search_fields = ["=stripe_id", "=payment_intent_id", "=card_fingerprint", "customer__email", "email",
                      "contact__email_normalized", "description", "failure_code"]
     date_hierarchy = "created"
     list_select_related = ["workspace", "customer", "contact"]
-    raw_id_fields = ["customer", "contact"]
+    raw_id_fields = ["customer", "contact", "deal"]
     show_full_result_count = False
 
     amount = money("amount_minor", "amount")

@@ -80,6 +80,7 @@ class Customer(StripeObject):
         "clients.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="stripe_customers"
     )
     email = models.CharField(max_length=254, blank=True, help_text="Normalised (trimmed, lower-case)")
+    phone_e164 = models.CharField(max_length=20, blank=True, help_text="E.164, for matching a contact later")
     name = models.CharField(max_length=200, blank=True)
     lifetime_value_minor = models.BigIntegerField(default=0, help_text="Successful payments − refunds, minor units")
     currency = currency_field()
@@ -90,6 +91,7 @@ class Customer(StripeObject):
         constraints = [models.UniqueConstraint(fields=["workspace", "stripe_id"], name="customer_unique_stripe_id")]
         indexes = [
             models.Index(fields=["workspace", "email"], name="customer_ws_email"),
+            models.Index(fields=["workspace", "phone_e164"], name="customer_ws_phone"),
             models.Index(fields=["workspace", "lifetime_value_minor"], name="customer_ws_ltv"),
             models.Index(fields=["contact"], name="customer_contact"),
         ]
@@ -122,6 +124,11 @@ class Payment(StripeObject):
     contact = models.ForeignKey(
         "clients.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="stripe_payments"
     )
+    # The contact's deal nearest in time (won or payment pending); its cash_collected sums these payments.
+    deal = models.ForeignKey("clients.Deal", null=True, blank=True, on_delete=models.SET_NULL, related_name="payments")
+    # Billing / receipt email and phone (normalised), so a payment without a customer can be matched later.
+    email = models.CharField(max_length=254, blank=True)
+    phone_e164 = models.CharField(max_length=20, blank=True)
     amount_minor = models.BigIntegerField()
     currency = currency_field()
     status = models.CharField(max_length=20, choices=PaymentStatus.choices)
@@ -155,6 +162,8 @@ class Payment(StripeObject):
             models.Index(fields=["customer", "created"], name="payment_customer_created"),
             models.Index(fields=["workspace", "payment_intent_id"], name="payment_ws_intent"),
             models.Index(fields=["workspace", "card_fingerprint"], name="payment_ws_card"),
+            models.Index(fields=["workspace", "email"], name="payment_ws_email"),
+            models.Index(fields=["workspace", "phone_e164"], name="payment_ws_phone"),
         ]
 
     def __str__(self):

@@ -34,6 +34,9 @@ def stripe_webhook(request, workspace_slug="ptd"):
             raise Rejected(400, f"invalid signature: {exc.user_message or exc}") from exc
         except ValueError as exc:
             raise Rejected(400, "body is not valid JSON") from exc
+        except AttributeError as exc:  # valid JSON but not an object ([], "x", null): the SDK cannot wrap it
+            raise Rejected(400, "not a Stripe event (id and type are required)") from exc
+        event = event.to_dict(recursive=False)  # a StripeObject refuses dict methods such as .get()
         if not event.get("id") or not event.get("type"):
             raise Rejected(400, "not a Stripe event (id and type are required)")
     except Rejected as exc:

@@ -165,6 +165,9 @@ class AttributionEvent(WorkspaceModel, UtmFields):
     contact = models.ForeignKey(
         "clients.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="attribution_events"
     )
+    # The identity keys the source sent, normalised, so a contact created later is linked (identity backfill).
+    email_normalized = models.CharField(max_length=254, blank=True)
+    phone_e164 = models.CharField(max_length=20, blank=True)
     click_id = models.CharField(max_length=255, blank=True)
     transaction_id = models.CharField(max_length=255, blank=True)
     fbclid = models.CharField(max_length=255, blank=True)
@@ -193,6 +196,9 @@ class AttributionEvent(WorkspaceModel, UtmFields):
             models.Index(fields=["workspace", "ad_id"], name="attribution_ws_ad"),
             models.Index(fields=["workspace", "campaign_id"], name="attribution_ws_campaign"),
             models.Index(fields=["contact", "occurred_at"], name="attribution_contact_occurred"),
+            # Identity backfill scans only the unmatched events.
+            models.Index(fields=["workspace", "email_normalized"], condition=models.Q(contact__isnull=True),
+                         name="attribution_unmatched"),
         ]
 
     def __str__(self):

@@ -111,7 +111,7 @@ TEMPLATES = [
 
 # --- Database: PostgreSQL always; DATABASE_URL or the embedded server in PTD_DATA_DIR ---
 if os.environ.get("DATABASE_URL"):
-    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
+    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"])}
 else:
     DATABASES = {
         "default": {
@@ -119,11 +119,14 @@ else:
             "NAME": "postgres",
             "USER": "postgres",
             "HOST": "",  # filled by the backend from the running embedded server
-            "CONN_MAX_AGE": 60,
         }
     }
-DATABASES["default"].setdefault("OPTIONS", {})
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A connection pool per process: under ASGI every request runs in its own thread, and persistent
+# per-thread connections would exhaust the server's connection limit.
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+    "min_size": 1, "max_size": int(os.environ.get("PTD_DB_POOL_SIZE", "16")), "timeout": 20,
+}
 # channels_postgres reads group membership through its own alias on the same database.
 DATABASES["channels_postgres"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -1,0 +1,1 @@
+"""HTTP clients of the clients app's external systems (no ORM here)."""

@@ -1,0 +1,1 @@
+"""HTTP clients of the marketing app's external systems (no ORM here)."""
