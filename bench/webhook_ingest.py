@@ -158,8 +158,9 @@ def main() -> int:
         subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "-v", "0"], env=env, cwd=ROOT, check=True)
         processes.append(subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
                                            "ptd.asgi:application"], env=env, cwd=ROOT, stderr=subprocess.DEVNULL))
+        worker_log = open(Path(tempfile.gettempdir()) / "ptd-bench-worker.log", "w")
         processes.append(subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "worker"], env=env, cwd=ROOT,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                                          stdout=worker_log, stderr=subprocess.STDOUT))
         for _ in range(100):
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()

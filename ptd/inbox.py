@@ -1,15 +1,20 @@
 """Store first, then process (DESIGN §2.3): the webhook inbox.
 
 A receiver verifies the signature, calls `webhook_store` (one row per event, unique dedup key, in
-the request) and answers 2xx. Processing runs in the worker: `webhook_process` calls the source's
-processor; a failure is retried with exponential backoff and jitter (`webhook_retry_due`, every
-minute), and after MAX_ATTEMPTS the event is dead until an admin replays it.
+the request) and answers 2xx. The stored rows are the queue: a django-q2 task `webhook_drain` takes
+pending rows (FOR UPDATE SKIP LOCKED, so several workers share the work) and calls each source's
+processor. A server process enqueues at most one drain task per DRAIN_INTERVAL however many events
+arrive, which keeps a burst of deliveries cheap; `webhook_retry_due` (every minute) also sweeps any
+pending row left behind. A failure is retried with exponential backoff and jitter, and after
+MAX_ATTEMPTS the event is dead until an admin replays it.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import threading
+import time
 from datetime import datetime, timedelta
 from importlib import import_module
 
@@ -21,6 +26,9 @@ from ptd.models import WebhookEvent, WebhookStatus, Workspace
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
+DRAIN_INTERVAL = 0.1  # seconds between drain tasks enqueued by one process
+DRAIN_BATCH = 50
+STRANDED_AFTER = timedelta(seconds=30)
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_CAP_SECONDS = 6 * 3600
 
@@ -48,14 +56,45 @@ def webhook_store(*, workspace: Workspace, source: str, dedup_key: str, event_ty
             )
     except IntegrityError:
         return None, False
-    transaction.on_commit(lambda: enqueue(event.pk))
+    transaction.on_commit(request_drain)
     return event, True
 
 
-def enqueue(event_id: int) -> None:
+_last_drain_request = 0.0
+_drain_lock = threading.Lock()
+
+
+def request_drain(*, force: bool = False) -> bool:
+    """Enqueue a drain task unless this process enqueued one within DRAIN_INTERVAL."""
+    global _last_drain_request
+    from django_q.conf import Conf
     from django_q.tasks import async_task
 
-    async_task("ptd.inbox.webhook_process", event_id, task_name=f"webhook {event_id}", group="webhooks")
+    with _drain_lock:
+        now = time.monotonic()
+        # Tasks that run inline (sync mode) cost nothing to enqueue: never skip one then.
+        if not (force or Conf.SYNC) and now - _last_drain_request < DRAIN_INTERVAL:
+            return False
+        _last_drain_request = now
+    async_task("ptd.inbox.webhook_drain", task_name="webhook drain", group="webhooks")
+    return True
+
+
+def webhook_drain(max_seconds: float = 50.0) -> int:
+    """Process pending events until none is left (or time is up); returns how many were handled."""
+    handled = 0
+    deadline = time.monotonic() + max_seconds
+    while time.monotonic() < deadline:
+        with transaction.atomic():
+            batch = list(WebhookEvent.objects.select_for_update(skip_locked=True)
+                         .filter(status=WebhookStatus.PENDING).order_by("pk").values_list("pk", flat=True)[:DRAIN_BATCH])
+            if not batch:
+                return handled
+            for event_id in batch:
+                _process_locked(event_id)
+        handled += len(batch)
+    request_drain(force=True)  # more remain: hand over to a fresh task
+    return handled
 
 
 def backoff_seconds(attempts: int, rng: random.Random | None = None) -> float:
@@ -70,11 +109,19 @@ def _processor(source: str):
 
 
 def webhook_process(event_id: int) -> str:
-    """Process one stored event (worker entry point). Never raises: the outcome is on the row."""
+    """Process one stored event now. Never raises: the outcome is on the row."""
     with transaction.atomic():
-        event = WebhookEvent.objects.select_for_update(skip_locked=True).filter(pk=event_id).first()
-        if event is None or event.status in (WebhookStatus.PROCESSED, WebhookStatus.IGNORED, WebhookStatus.DEAD):
-            return "skipped"
+        if not WebhookEvent.objects.select_for_update(skip_locked=True).filter(pk=event_id).exists():
+            return "skipped"  # another worker holds it
+        return _process_locked(event_id)
+
+
+def _process_locked(event_id: int) -> str:
+    """Process an event whose row lock the caller holds (inside its transaction)."""
+    event = WebhookEvent.objects.select_related("workspace").get(pk=event_id)
+    if event.status in (WebhookStatus.PROCESSED, WebhookStatus.IGNORED, WebhookStatus.DEAD):
+        return "skipped"
+    with transaction.atomic():  # a savepoint: a failing processor rolls back only its own writes
         event.attempts += 1
         try:
             with transaction.atomic():
@@ -96,19 +143,19 @@ def webhook_process(event_id: int) -> str:
 
 
 def webhook_retry_due() -> int:
-    """Re-enqueue failed events whose backoff has passed (scheduled every minute)."""
-    due = list(WebhookEvent.objects.filter(status=WebhookStatus.FAILED, next_attempt_at__lte=timezone.now())
-               .values_list("pk", flat=True)[:1000])
-    for event_id in due:
-        enqueue(event_id)
-    return len(due)
+    """Every minute: failed events whose backoff has passed go back to pending, and a drain is
+    requested if anything is pending (including rows a finished drain missed)."""
+    now = timezone.now()
+    due = WebhookEvent.objects.filter(status=WebhookStatus.FAILED, next_attempt_at__lte=now).update(
+        status=WebhookStatus.PENDING, next_attempt_at=None)
+    if due or WebhookEvent.objects.filter(status=WebhookStatus.PENDING, received_at__lte=now - STRANDED_AFTER).exists():
+        request_drain(force=True)
+    return due
 
 
 def webhook_replay(*, events) -> int:
     """Admin action: give failed, dead or ignored events a fresh start."""
-    ids = list(events.values_list("pk", flat=True))
-    WebhookEvent.objects.filter(pk__in=ids).update(status=WebhookStatus.PENDING, attempts=0, next_attempt_at=None,
-                                                   last_error="")
-    for event_id in ids:
-        transaction.on_commit(lambda event_id=event_id: enqueue(event_id))
-    return len(ids)
+    count = WebhookEvent.objects.filter(pk__in=list(events.values_list("pk", flat=True))).update(
+        status=WebhookStatus.PENDING, attempts=0, next_attempt_at=None, last_error="")
+    transaction.on_commit(lambda: request_drain(force=True))
+    return count

@@ -121,12 +121,15 @@ else:
             "HOST": "",  # filled by the backend from the running embedded server
         }
     }
-# A connection pool per process: under ASGI every request runs in its own thread, and persistent
-# per-thread connections would exhaust the server's connection limit.
+# The ASGI server (ptd/asgi.py sets PTD_DB_POOL) shares a connection pool between its request threads:
+# persistent per-thread connections would exhaust the server's connection limit. Forking processes (the
+# django-q worker) must not inherit a pool's open sockets, so they connect per task instead.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
-DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-    "min_size": 1, "max_size": int(os.environ.get("PTD_DB_POOL_SIZE", "16")), "timeout": 20,
-}
+DATABASES["default"].setdefault("OPTIONS", {})
+if env_bool("PTD_DB_POOL", False):
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": 1, "max_size": int(os.environ.get("PTD_DB_POOL_SIZE", "16")), "timeout": 20,
+    }
 # channels_postgres reads group membership through its own alias on the same database.
 DATABASES["channels_postgres"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
