@@ -71,3 +71,11 @@ def client_for(client):
         return c
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_webhook_workspace_cache():
+    """Each test's database is rolled back; workspaces cached by the receivers must not outlive it."""
+    from ptd.webhooks import _workspaces
+
+    _workspaces.clear()

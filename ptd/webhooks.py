@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 
 from django.core.cache import cache
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404
 
@@ -24,8 +27,24 @@ class Rejected(Exception):
         self.status, self.reason = status, reason
 
 
+_workspaces: dict[str, tuple[float, Workspace]] = {}
+WORKSPACE_CACHE_SECONDS = 30
+
+
 def workspace_for(slug: str) -> Workspace:
-    return get_object_or_404(Workspace, slug=slug)
+    """The workspace a webhook URL names (404 when none). Cached briefly: it is read on every delivery."""
+    now = time.monotonic()
+    cached = _workspaces.get(slug)
+    if cached and now - cached[0] < WORKSPACE_CACHE_SECONDS:
+        return cached[1]
+    workspace = get_object_or_404(Workspace, slug=slug)
+    _workspaces[slug] = (now, workspace)
+    return workspace
+
+
+@receiver([post_save, post_delete], sender=Workspace)
+def _forget_workspaces(**kwargs):
+    _workspaces.clear()
 
 
 def raw_body(request) -> bytes:
