@@ -3,7 +3,7 @@ one server process, then counted in the database once the worker has processed t
 
     .venv/bin/python bench/webhook_ingest.py [--events 5000] [--concurrency 16] [--url http://127.0.0.1:8000]
 
-Without --url it starts its own server (daphne, one process) and worker on a temporary embedded
+Without --url it starts its own server (uvicorn, one process, as bin/serve does) and worker on a temporary embedded
 PostgreSQL (or DATABASE_URL), with throwaway secrets, and stops them at the end. With --url it targets a
 running server on 127.0.0.1 whose STRIPE_WEBHOOK_SECRET / HUBSPOT_CLIENT_SECRET are in this environment.
 Prints accepted/s, latency p50/p99, stored, processed, duplicates collapsed and lost. Target (issue 3):
@@ -133,9 +133,11 @@ def count_events(env) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=5000)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--url", help="a running server on 127.0.0.1 (default: start one)")
     parser.add_argument("--drain-seconds", type=int, default=300, help="how long to wait for the worker")
+    parser.add_argument("--defer-worker", action="store_true",
+                        help="start the worker only after the burst (measures the receiver alone, then the drain)")
     args = parser.parse_args()
 
     env = dict(os.environ)
@@ -156,11 +158,17 @@ def main() -> int:
             data_dir = tempfile.mkdtemp(prefix="ptdwh")
             env["PTD_DATA_DIR"] = data_dir
         subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "-v", "0"], env=env, cwd=ROOT, check=True)
-        processes.append(subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                                           "ptd.asgi:application"], env=env, cwd=ROOT, stderr=subprocess.DEVNULL))
+        processes.append(subprocess.Popen([sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
+                                           "--no-access-log", "ptd.asgi:application"], env=env, cwd=ROOT,
+                                          stderr=subprocess.DEVNULL))
         worker_log = open(Path(tempfile.gettempdir()) / "ptd-bench-worker.log", "w")
-        processes.append(subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "worker"], env=env, cwd=ROOT,
-                                          stdout=worker_log, stderr=subprocess.STDOUT))
+
+        def start_worker():
+            processes.append(subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "worker"], env=env, cwd=ROOT,
+                                              stdout=worker_log, stderr=subprocess.STDOUT))
+
+        if not args.defer_worker:
+            start_worker()
         for _ in range(100):
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
@@ -172,6 +180,8 @@ def main() -> int:
         deliveries, distinct = build_requests(args.events, base_url, stripe_secret, hubspot_secret)
         elapsed, latencies, statuses = fire(base_url, deliveries, args.concurrency)
         ok = sum(1 for s in statuses if s == 200)
+        if args.defer_worker and not args.url:
+            start_worker()
         deadline = time.monotonic() + args.drain_seconds
         while True:
             counts = count_events(env)

@@ -9,9 +9,12 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
-from django.urls import path  # noqa: E402
+from django.urls import get_resolver, path  # noqa: E402
 
 from ptd.live import LiveConsumer  # noqa: E402
+
+# Import every view now rather than on the first request (it takes over a second).
+get_resolver().url_patterns
 
 application = ProtocolTypeRouter(
     {

@@ -7,6 +7,7 @@ one of them exits. Only `manage.py embedded_db stop` stops it.
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from dataclasses import dataclass
@@ -18,8 +19,13 @@ from filelock import FileLock
 PGDATA_DIRNAME = "pgdata"
 
 
+@functools.cache
+def _resolved(path: str) -> Path:
+    return Path(path).resolve()
+
+
 def data_dir() -> Path:
-    return Path(os.environ.get("PTD_DATA_DIR") or Path(__file__).resolve().parent.parent / ".data").resolve()
+    return _resolved(os.environ.get("PTD_DATA_DIR") or str(Path(__file__).resolve().parent.parent / ".data"))
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from ptd.models import WebhookEvent, WebhookStatus, Workspace
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
-DRAIN_INTERVAL = 0.1  # seconds between drain tasks enqueued by one process
+DRAIN_INTERVAL = 0.25  # seconds between drain tasks enqueued by one process (each costs a queue insert)
 DRAIN_BATCH = 50
 STRANDED_AFTER = timedelta(seconds=30)
 BACKOFF_BASE_SECONDS = 30
