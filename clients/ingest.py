@@ -15,8 +15,6 @@ from ptd.models import CredentialKind, WebhookEvent
 def _hubspot_fetch(event: WebhookEvent, object_type: str, object_id: str) -> dict | None:
     """Creation events carry only an id: read the object (an error is retried by the inbox)."""
     token = credential_get(workspace=event.workspace, kind=CredentialKind.HUBSPOT_ACCESS_TOKEN)
-    if not token:
-        raise RuntimeError("HubSpot access token is not configured: cannot read the created object")
     api = hubspot_api.client(token)
     stage_ids = services.pipeline_stage_ids(event.workspace) if object_type == "deals" else []
     return hubspot_api.get_object(api, object_type, object_id,
@@ -34,6 +32,12 @@ def process_hubspot_event(event: WebhookEvent) -> None:
         raise Ignored(f"{kind or 'untyped'} notifications are not used")
     if action == "creation" or action == "restore":
         plural = object_name + "s"
+        if not credential_get(workspace=workspace, kind=CredentialKind.HUBSPOT_ACCESS_TOKEN):
+            # Webhook-only set-up (no API token): the object exists from now on, and the property-change
+            # notifications HubSpot sends with a creation fill in its fields.
+            services.hubspot_object_stub_create(workspace=workspace, object_type=plural, hubspot_id=object_id,
+                                                created_at=occurred)
+            return
         obj = _hubspot_fetch(event, plural, object_id)
         if obj is None:
             raise Ignored(f"{object_name} {object_id} no longer exists in HubSpot")
@@ -78,4 +82,12 @@ def process_callgear_notification(event: WebhookEvent) -> None:
     call_id = callgear_call_id(payload)
     if not call_id:
         raise Ignored("notification names no call")
+    if not credential_get(workspace=event.workspace, kind=CredentialKind.CALLGEAR_ACCESS_TOKEN):
+        # Without a Data API token, a notification template that carries the report's fields is the call.
+        from clients.calls import calls_upsert_from_callgear
+
+        if not (payload.get("start_time") and "contact_phone_number" in payload):
+            raise RuntimeError("CallGear Data API token is not configured and the notification has no call fields")
+        calls_upsert_from_callgear(workspace=event.workspace, rows=[{**payload, "id": call_id}])
+        return
     call_fetch_and_upsert(workspace=event.workspace, call_id=call_id, payload=payload)

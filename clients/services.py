@@ -198,6 +198,24 @@ def contacts_merge(*, workspace: Workspace, primary_hubspot_id: str, merged_hubs
     return len(merged_ids)
 
 
+@transaction.atomic
+def hubspot_object_stub_create(*, workspace: Workspace, object_type: str, hubspot_id: str,
+                               created_at: datetime) -> bool:
+    """A contact or deal HubSpot says was created, known only by id until its properties arrive."""
+    if object_type == "contacts":
+        _, created = Contact.objects.get_or_create(workspace=workspace, hubspot_id=str(hubspot_id),
+                                                   defaults={"created_at": created_at, "updated_at": created_at})
+        topic = "contacts"
+    else:
+        _, created = Deal.objects.get_or_create(workspace=workspace, hubspot_id=str(hubspot_id),
+                                                defaults={"created_at": created_at, "updated_at": created_at,
+                                                          "stage_id": ""})
+        topic = "deals"
+    if created:
+        publish(workspace_id=workspace.pk, topics=[topic])
+    return created
+
+
 # --- deals ---------------------------------------------------------------------------------------
 
 def pipeline_stage_ids(workspace: Workspace) -> list[str]:

@@ -202,10 +202,30 @@ def test_unknown_type_is_stored_and_ignored(workspace):
 
 
 @pytest.mark.django_db
-def test_creation_without_token_retries_then_dies(workspace, monkeypatch):
-    from ptd import inbox
+def test_creation_without_api_token_creates_the_contact_and_properties_fill_it(workspace, monkeypatch):
+    from clients.models import Contact
+    from ptd.inbox import webhook_process
 
     monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN", raising=False)
+    created = store(workspace, {"portalId": 1, "subscriptionId": 2, "eventId": 9, "objectId": 5,
+                                "subscriptionType": "contact.creation", "occurredAt": 1_780_000_000_000})
+    email = store(workspace, {"portalId": 1, "subscriptionId": 3, "eventId": 10, "objectId": 5,
+                              "subscriptionType": "contact.propertyChange", "propertyName": "email",
+                              "propertyValue": " New.Lead@Example.com", "occurredAt": 1_780_000_000_500})
+    assert webhook_process(created.pk) == WebhookStatus.PROCESSED
+    assert webhook_process(email.pk) == WebhookStatus.PROCESSED
+    contact = Contact.objects.get(hubspot_id="5")
+    assert contact.email_normalized == "new.lead@example.com"
+    assert contact.created_at.timestamp() == 1_780_000_000
+
+
+@pytest.mark.django_db
+def test_unreachable_hubspot_retries_then_dies(workspace, monkeypatch):
+    from ptd import inbox
+
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "pat-test")
+    monkeypatch.setenv("HUBSPOT_API_BASE", "http://127.0.0.1:9")  # nothing listens on the discard port
+    monkeypatch.setattr("clients.integrations.hubspot.RETRIES", 0)
     event = store(workspace, {"portalId": 1, "subscriptionId": 2, "eventId": 9, "objectId": 5,
                               "subscriptionType": "contact.creation", "occurredAt": 1})
     for attempt in range(1, inbox.MAX_ATTEMPTS + 1):
@@ -214,8 +234,9 @@ def test_creation_without_token_retries_then_dies(workspace, monkeypatch):
         assert row.attempts == attempt
         if attempt < inbox.MAX_ATTEMPTS:
             assert status == WebhookStatus.FAILED and row.next_attempt_at is not None
+            WebhookEvent.objects.filter(pk=event.pk).update(status=WebhookStatus.PENDING)  # as the retry sweep does
     assert status == WebhookStatus.DEAD
-    assert "not configured" in row.last_error
+    assert row.last_error
     # An admin replay gives it a fresh start.
     assert inbox.webhook_replay(events=WebhookEvent.objects.filter(pk=event.pk)) == 1
     assert WebhookEvent.objects.get(pk=event.pk).status == WebhookStatus.PENDING

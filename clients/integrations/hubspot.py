@@ -36,8 +36,11 @@ PROPERTIES = {"contacts": CONTACT_PROPERTIES, "deals": DEAL_PROPERTIES, "calls":
 ASSOCIATIONS = {"contacts": [], "deals": ["contacts"], "calls": ["contacts"], "meetings": ["contacts"]}
 
 
+RETRIES = 5
+
+
 def client(access_token: str) -> HubSpot:
-    retry = Retry(total=5, status_forcelist=(429, 500, 502, 503, 504), allowed_methods=None,
+    retry = Retry(total=RETRIES, status_forcelist=(429, 500, 502, 503, 504), allowed_methods=None,
                   respect_retry_after_header=True, backoff_factor=0.5)
     return HubSpot(access_token=access_token, host=os.environ.get("HUBSPOT_API_BASE", DEFAULT_BASE), retry=retry)
 
