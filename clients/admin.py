@@ -3,7 +3,7 @@ from django.contrib import admin
 from clients.models import (Alert, Appointment, Call, Contact, Deal, DealStageHistory, HealthConfig, HealthScore,
                             Interaction, Intervention, Package, PipelineStage, Staff, Survey, SurveyResponse,
                             TrainingSession)
-from ptd.admin_base import ReadOnlyWorkspaceAdmin, WorkspaceAdmin
+from ptd.admin_base import MatchedFilter, ReadOnlyWorkspaceAdmin, WorkspaceAdmin
 
 
 @admin.register(Staff)
@@ -65,7 +65,7 @@ class DealAdmin(ReadOnlyWorkspaceAdmin):
 @admin.register(Call)
 class CallAdmin(ReadOnlyWorkspaceAdmin):
     list_display = ["started_at", "staff", "contact", "direction", "outcome", "talk_seconds", "source", "workspace"]
-    list_filter = ["workspace", "source", "direction", "outcome", "is_demo"]
+    list_filter = ["workspace", MatchedFilter, "source", "direction", "outcome", "is_demo"]
     search_fields = ["source_id", "contact_phone_e164", "contact__email_normalized"]
     date_hierarchy = "started_at"
     list_select_related = ["staff", "contact", "workspace"]

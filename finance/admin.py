@@ -4,7 +4,7 @@ from django.utils import timezone
 
 from finance.models import (Customer, Dispute, FraudAlert, Invoice, Payment, Payout, Refund, StripeEvent, Subscription,
                             format_minor)
-from ptd.admin_base import ReadOnlyWorkspaceAdmin, WorkspaceAdmin, admin_workspace_ids
+from ptd.admin_base import MatchedFilter, ReadOnlyWorkspaceAdmin, WorkspaceAdmin, admin_workspace_ids
 from ptd.models import Role
 
 # Everything but fraud alerts mirrors Stripe and is written by ingestion only: read-only here.
@@ -19,21 +19,6 @@ def money(field: str, description: str):
         return None if value is None else format_minor(value, obj.currency)
 
     return column
-
-
-class MatchedFilter(admin.SimpleListFilter):
-    """Identity review: rows not yet matched to a contact are linked when a matching contact appears."""
-
-    title = "matched to a contact"
-    parameter_name = "matched"
-
-    def lookups(self, request, model_admin):
-        return [("yes", "Matched"), ("no", "Unmatched")]
-
-    def queryset(self, request, queryset):
-        if self.value() in ("yes", "no"):
-            return queryset.filter(contact__isnull=self.value() == "no")
-        return queryset
 
 
 @admin.register(StripeEvent)

@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from marketing.models import (Ad, AdInsight, AdSet, AttributionEvent, BatchConfig, Campaign, CapiBatch, CapiEvent,
                               DailySiteStats, EventMapping, Funnel, SiteEvent, Visitor, VisitSession)
-from ptd.admin_base import ReadOnlyWorkspaceAdmin, WorkspaceAdmin
+from ptd.admin_base import MatchedFilter, ReadOnlyWorkspaceAdmin, WorkspaceAdmin
 
 # Ad structure, insights, attribution, CAPI events and tracking rows are written by ingestion and the
 # CAPI sender only, so their admins are read-only; mappings, the batch schedule and funnels are settings.
@@ -54,7 +54,7 @@ class AdInsightAdmin(ReadOnlyWorkspaceAdmin):
 class AttributionEventAdmin(ReadOnlyWorkspaceAdmin):
     list_display = ["occurred_at", "source", "event_name", "value", "currency", "contact", "campaign_id", "ad_id",
                     "utm_source", "workspace", "is_demo"]
-    list_filter = ["workspace", "is_demo", "source", "event_name"]
+    list_filter = ["workspace", MatchedFilter, "is_demo", "source", "event_name"]
     search_fields = ["external_id", "click_id", "transaction_id", "fbclid", "ad_id", "campaign_id",
                      "contact__email_normalized", "contact__phone_e164"]
     date_hierarchy = "occurred_at"

@@ -107,6 +107,14 @@ class WebhookEventAdmin(ReadOnlyWorkspaceAdmin):
     date_hierarchy = "received_at"
     list_select_related = ["workspace"]
     exclude = ["body"]
+    actions = ["replay"]
+
+    @admin.action(description="Replay: process the selected events again")
+    def replay(self, request, queryset):
+        from ptd.inbox import webhook_replay
+
+        count = webhook_replay(events=queryset)
+        self.message_user(request, f"{count} event{'s' if count != 1 else ''} queued for processing again.")
 
 
 @admin.register(SyncState)

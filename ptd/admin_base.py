@@ -58,6 +58,21 @@ class WorkspaceFilter(admin.SimpleListFilter):
         return queryset.filter(workspace_id=self.value()) if self.value() else queryset
 
 
+class MatchedFilter(admin.SimpleListFilter):
+    """Identity review: rows not yet matched to a contact are linked when a matching contact appears."""
+
+    title = "matched to a contact"
+    parameter_name = "matched"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Matched"), ("no", "Unmatched")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(contact__isnull=self.value() == "no")
+        return queryset
+
+
 def _has_workspace(model) -> bool:
     return any(f.name == "workspace" for f in model._meta.concrete_fields)
 

@@ -22,6 +22,7 @@ SCHEDULES = [
     # Failed webhook events whose backoff has passed go back on the queue.
     Declared("webhook-retry", "ptd.inbox.webhook_retry_due", "* * * * *", "retry failed webhook events"),
     # Meta restates recent days: re-read from the last synced date minus 3 days, hourly.
+    Declared("hubspot-sync", "clients.tasks.sync_hubspot", "*/2 * * * *", "HubSpot changes every 2 minutes"),
     Declared("meta-insights", "marketing.tasks.sync_meta_insights", "5 * * * *", "Meta insights hourly"),
     # CallGear notifications are hints; this pull is what guarantees every call arrives.
     Declared("callgear-sync", "clients.tasks.sync_callgear", "*/5 * * * *", "CallGear calls every 5 minutes"),

@@ -95,3 +95,82 @@ def credentials_for(scope: Scope) -> list[CredentialRow]:
                 masked = "unreadable — enter it again"
         rows.append(CredentialRow(kind, label, source, masked, mode))
     return rows
+
+
+@dataclass
+class IntegrationStatus:
+    key: str
+    label: str
+    connected: bool
+    missing: list[str]
+    cadence: str
+    last_success: datetime | None
+    last_error: str
+    last_error_at: datetime | None
+    records_synced: int
+    webhooks_24h: int
+    webhooks_failing: int
+    can_sync: bool
+
+
+def integration_status_for(scope: Scope) -> list[IntegrationStatus]:
+    """Each source of the workspace: connected or not, last success and error, volumes (admins only)."""
+    from datetime import timedelta
+
+    from django.db.models import Count, Q
+    from django.utils import timezone
+
+    from ptd.models import WebhookStatus
+    from ptd.sync import PULL_SOURCES
+
+    if not scope.is_admin:
+        return []
+    ws = scope.workspace
+    configured = configured_credentials(ws)
+    states = {s.source: s for s in SyncState.objects.filter(workspace=ws)}
+    since = timezone.now() - timedelta(hours=24)
+    hooks = {row["source"]: row for row in WebhookEvent.objects.filter(workspace=ws).values("source").annotate(
+        recent=Count("id", filter=Q(received_at__gte=since)),
+        failing=Count("id", filter=Q(status__in=[WebhookStatus.FAILED, WebhookStatus.DEAD])))}
+    webhook_only = [("anytrack", "AnyTrack conversions", ("ANYTRACK_WEBHOOK_TOKEN",), "webhook")]
+    rows = []
+    for key, label, credentials, cadence, can_sync in (
+            [(p.key, p.label, p.credentials, p.cadence, True) for p in PULL_SOURCES]
+            + [(k, lbl, c, cad, False) for k, lbl, c, cad in webhook_only]):
+        state = states.get(key)
+        hook = hooks.get(key, {})
+        missing = [c for c in credentials if c not in configured]
+        rows.append(IntegrationStatus(
+            key=key, label=label, connected=not missing, missing=missing, cadence=cadence,
+            last_success=state.last_success_at if state else None, last_error=state.last_error if state else "",
+            last_error_at=state.last_error_at if state else None,
+            records_synced=state.records_synced if state else 0, webhooks_24h=hook.get("recent", 0),
+            webhooks_failing=hook.get("failing", 0), can_sync=can_sync and not missing))
+    return rows
+
+
+def webhook_urls_for(scope: Scope, base_url: str) -> list[tuple[str, str]]:
+    """Where each system posts for this workspace; the default workspace also answers on short paths."""
+    from django.conf import settings
+
+    prefix = "" if scope.workspace.slug == settings.DEFAULT_WORKSPACE_SLUG else f"{scope.workspace.slug}/"
+    return [(system, f"{base_url}/webhooks/{prefix}{path}") for system, path in (
+        ("Stripe", "stripe/"), ("HubSpot", "hubspot/"), ("AnyTrack", "anytrack/<ANYTRACK_WEBHOOK_TOKEN>/"),
+        ("CallGear", "callgear/<CALLGEAR_WEBHOOK_TOKEN>/"))]
+
+
+def unmatched_counts_for(scope: Scope) -> list[tuple[str, int, str]]:
+    """Records no contact matched yet (they link themselves when one appears), with their admin review list."""
+    from clients.models import Call
+    from finance.models import Customer, Payment
+    from marketing.models import AttributionEvent
+
+    if not scope.is_admin:
+        return []
+    rows = []
+    for label, model in (("Stripe payments", Payment), ("Stripe customers", Customer), ("Calls", Call),
+                         ("Attribution events", AttributionEvent)):
+        count = model.objects.filter(workspace=scope.workspace, contact__isnull=True).count()
+        url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist") + "?matched=no"
+        rows.append((label, count, url))
+    return rows

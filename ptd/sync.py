@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from django.core.management.base import CommandError
 from django.db import transaction
@@ -58,3 +59,43 @@ def progress(total: int | None, desc: str):
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, unit=" records", disable=not sys.stderr.isatty())
+
+
+@dataclass(frozen=True)
+class PullSource:
+    key: str  # SyncState.source
+    label: str
+    func: str  # "module.function(*, workspace)" running one sync
+    credentials: tuple[str, ...]
+    cadence: str
+
+
+PULL_SOURCES = [
+    PullSource("hubspot", "HubSpot", "clients.hubspot_sync.hubspot_sync", ("HUBSPOT_ACCESS_TOKEN",), "every 2 minutes"),
+    PullSource("callgear", "CallGear", "clients.calls.calls_sync_callgear", ("CALLGEAR_ACCESS_TOKEN",), "every 5 minutes"),
+    PullSource("meta", "Meta Ads insights", "marketing.services.meta_insights_sync",
+               ("META_ACCESS_TOKEN", "META_AD_ACCOUNT_ID"), "hourly"),
+    PullSource("stripe", "Stripe", "finance.management.commands.sync_stripe.stripe_sync", ("STRIPE_SECRET_KEY",),
+               "daily at 01:30"),
+]
+
+
+def pull_source(key: str) -> PullSource:
+    for source in PULL_SOURCES:
+        if source.key == key:
+            return source
+    raise KeyError(key)
+
+
+def sync_now(workspace_id: int, source_key: str) -> str:
+    """Worker task behind Settings → "Sync now": one source, one workspace (errors land on SyncState)."""
+    from importlib import import_module
+
+    source = pull_source(source_key)
+    module, func = source.func.rsplit(".", 1)
+    workspace = Workspace.objects.get(pk=workspace_id)
+    try:
+        result = getattr(import_module(module), func)(workspace=workspace)
+    except SyncFailed as exc:
+        return f"{source.label} sync of {workspace.slug} failed: {exc}"
+    return f"{source.label} sync of {workspace.slug}: {result}"

@@ -10,6 +10,7 @@ from ptd.api import IsWorkspaceAdmin
 urlpatterns = [
     path("", views.home, name="home"),
     path("settings/", views.integration_settings, name="settings"),
+    path("settings/sync/<slug:source>/", views.integration_sync_now, name="settings-sync"),
     path("workspace/switch/", views.workspace_switch, name="workspace-switch"),
     path("healthz", views.healthz, name="healthz"),
     path("webhooks/", include("ptd.webhook_urls")),

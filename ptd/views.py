@@ -51,9 +51,33 @@ def integration_settings(request):
     return render(request, "ptd/settings.html", _settings_context(request))
 
 
+@require_POST
+def integration_sync_now(request, source):
+    """Queue one pull sync of the active workspace (its outcome shows on this page when done)."""
+    from django_q.tasks import async_task
+
+    from ptd.sync import pull_source
+
+    require_page(request, "settings")
+    try:
+        pulled = pull_source(source)
+    except KeyError:
+        return HttpResponseBadRequest(f"unknown source {source!r}")
+    status = next(s for s in selectors.integration_status_for(request.access) if s.key == source)
+    if not status.can_sync:
+        messages.error(request, f"{pulled.label} is not connected: set {', '.join(status.missing)} first.")
+    else:
+        async_task("ptd.sync.sync_now", request.workspace.pk, source, task_name=f"sync {source} now")
+        messages.success(request, f"{pulled.label} sync queued; refresh this page to see its result.")
+    return redirect("settings")
+
+
 def _settings_context(request):
     return {
         "period": None,
+        "integrations": selectors.integration_status_for(request.access),
+        "webhook_urls": selectors.webhook_urls_for(request.access, request.build_absolute_uri("/").rstrip("/")),
+        "unmatched": selectors.unmatched_counts_for(request.access),
         "credentials": selectors.credentials_for(request.access),
         "modes": Mode.choices,
     }
