@@ -63,17 +63,19 @@ def identity_backfill(*, contact: Contact) -> dict[str, int]:
     return linked
 
 
-def identity_backfill_workspace(*, workspace: Workspace, only: tuple[str, ...] = ("calls",)) -> dict[str, int]:
-    """Set-based: link every unmatched record of the workspace whose email or phone now matches a contact."""
-    linked = {}
-    if "calls" in only:
-        from django.db.models import Exists, OuterRef, Subquery
+def identity_backfill_contacts(*, workspace: Workspace, contact_ids: list[int]) -> dict[str, int]:
+    """Set-based, after a batch of contacts was written: link every unmatched call, attribution event and
+    Stripe record whose phone or email now matches a contact."""
+    from django.db.models import Exists, OuterRef, Subquery
 
-        from clients.models import Call
+    from clients.models import Call
+    from finance.services import finance_link_contacts
+    from marketing.services import marketing_link_contacts_workspace
 
-        same_phone = Contact.objects.filter(workspace=workspace, phone_e164=OuterRef("contact_phone_e164"))
-        oldest = same_phone.order_by("created_at", "pk").values("pk")[:1]
-        linked["calls"] = (Call.objects.filter(workspace=workspace, contact__isnull=True)
-                           .exclude(contact_phone_e164="").filter(Exists(same_phone))
-                           .update(contact=Subquery(oldest)))
+    same_phone = Contact.objects.filter(workspace=workspace, phone_e164=OuterRef("contact_phone_e164"))
+    oldest = same_phone.order_by("created_at", "pk").values("pk")[:1]
+    linked = {"calls": Call.objects.filter(workspace=workspace, contact__isnull=True).exclude(contact_phone_e164="")
+              .filter(Exists(same_phone)).update(contact=Subquery(oldest))}
+    linked.update(marketing_link_contacts_workspace(workspace=workspace))
+    linked.update(finance_link_contacts(workspace=workspace, contact_ids=contact_ids))
     return linked

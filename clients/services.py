@@ -124,7 +124,7 @@ def _contact_row(workspace: Workspace, obj: dict, staff: dict[str, int]) -> dict
 def contacts_upsert_from_hubspot(*, workspace: Workspace, objects: list[dict]) -> dict[str, int]:
     """Upsert HubSpot contacts; a contact we already know by email or phone (from another source)
     adopts the HubSpot id instead of being duplicated. Returns {hubspot_id: contact pk}."""
-    from clients.identity import identity_backfill_workspace
+    from clients.identity import identity_backfill_contacts
 
     staff = _staff_ids(workspace, [o["properties"].get(k) for o in objects for k in ("hubspot_owner_id", "assigned_coach")])
     rows = [_contact_row(workspace, o, staff) for o in objects]
@@ -142,7 +142,7 @@ def contacts_upsert_from_hubspot(*, workspace: Workspace, objects: list[dict]) -
             Contact.objects.filter(pk=pk, hubspot_id__isnull=True).update(hubspot_id=hubspot_id)
     written = upsert_newer(Contact, rows, unique_fields=["workspace_id", "hubspot_id"],
                            update_fields=CONTACT_UPDATE_FIELDS, version_field="updated_at")
-    identity_backfill_workspace(workspace=workspace)
+    identity_backfill_contacts(workspace=workspace, contact_ids=list(written.values()))
     publish(workspace_id=workspace.pk, topics=["contacts"], staff_ids=staff.values())
     return {key[1]: pk for key, pk in written.items()}
 
@@ -168,6 +168,10 @@ def contact_property_set(*, workspace: Workspace, hubspot_id: str, prop: str, va
         setattr(contact, field, (value or "")[:Contact._meta.get_field(field).max_length])
     contact.updated_at = occurred_at
     contact.save()
+    if prop in ("email", "phone", "mobilephone"):
+        from clients.identity import identity_backfill
+
+        identity_backfill(contact=contact)  # records that arrived before we knew this email or phone
     publish(workspace_id=workspace.pk, topics=["contacts"], staff_ids=[contact.owner_id, contact.coach_id])
     return True
 
@@ -348,15 +352,8 @@ def calls_upsert_from_hubspot(*, workspace: Workspace, objects: list[dict]) -> i
     upsert_newer(Call, rows, unique_fields=["workspace_id", "source", "source_id"],
                  update_fields=["contact_id", "staff_id", "direction", "contact_phone_e164", "started_at",
                                 "talk_seconds", "outcome", "recording_url"], version_field=None)
-    _link_calls_by_phone(workspace)
     publish(workspace_id=workspace.pk, topics=["calls"], staff_ids=staff.values())
     return len(rows)
-
-
-def _link_calls_by_phone(workspace: Workspace) -> None:
-    from clients.identity import identity_backfill_workspace
-
-    identity_backfill_workspace(workspace=workspace, only=("calls",))
 
 
 MEETING_STATUS = {"COMPLETED": "held", "NO_SHOW": "no_show", "CANCELED": "cancelled", "CANCELLED": "cancelled",

@@ -258,3 +258,28 @@ def test_merge_moves_records_to_the_primary(workspace):
     assert webhook_process(event.pk) == WebhookStatus.PROCESSED
     assert not Contact.objects.filter(pk=merged.pk).exists()
     assert Call.objects.get(source_id="c1").contact == primary
+
+
+@pytest.mark.django_db
+def test_email_change_links_waiting_payment_and_call(workspace):
+    """Identity back-fill: a payment and a call that arrived before the contact had an email/phone."""
+    from datetime import UTC, datetime
+
+    from clients.models import Call, Contact
+    from finance.models import Payment
+    from ptd.inbox import webhook_process
+
+    when = datetime(2026, 11, 1, tzinfo=UTC)
+    Contact.objects.create(workspace=workspace, hubspot_id="42", created_at=when, updated_at=when)
+    payment = Payment.objects.create(workspace=workspace, stripe_id="ch_wait", amount_minor=50000, currency="AED",
+                                     status="succeeded", created=when, email="late@example.com")
+    call = Call.objects.create(workspace=workspace, source_id="cg1", started_at=when, outcome="answered",
+                               contact_phone_e164="+971501112233")
+    base = {"portalId": 1, "subscriptionId": 2, "objectId": 42, "subscriptionType": "contact.propertyChange"}
+    for i, (prop, value) in enumerate([("email", "Late@Example.com"), ("phone", "050 111 2233")]):
+        event = store(workspace, {**base, "eventId": 50 + i, "propertyName": prop, "propertyValue": value,
+                                  "occurredAt": 1_800_000_000_000 + i})
+        assert webhook_process(event.pk) == WebhookStatus.PROCESSED
+    contact = Contact.objects.get(hubspot_id="42")
+    assert Payment.objects.get(pk=payment.pk).contact == contact
+    assert Call.objects.get(pk=call.pk).contact == contact
