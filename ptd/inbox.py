@@ -39,6 +39,7 @@ PROCESSORS = {
     "hubspot": "clients.ingest.process_hubspot_event",
     "anytrack": "marketing.ingest.process_anytrack_event",
     "callgear": "clients.ingest.process_callgear_notification",
+    "whatsapp": "clients.whatsapp.process_whatsapp_event",
 }
 
 

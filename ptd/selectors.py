@@ -132,7 +132,8 @@ def integration_status_for(scope: Scope) -> list[IntegrationStatus]:
     hooks = {row["source"]: row for row in WebhookEvent.objects.filter(workspace=ws).values("source").annotate(
         recent=Count("id", filter=Q(received_at__gte=since)),
         failing=Count("id", filter=Q(status__in=[WebhookStatus.FAILED, WebhookStatus.DEAD])))}
-    webhook_only = [("anytrack", "AnyTrack conversions", ("ANYTRACK_WEBHOOK_TOKEN",), "webhook")]
+    webhook_only = [("anytrack", "AnyTrack conversions", ("ANYTRACK_WEBHOOK_TOKEN",), "webhook"),
+                    ("whatsapp", "WhatsApp messages", ("WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN"), "webhook")]
     rows = []
     for key, label, credentials, cadence, can_sync in (
             [(p.key, p.label, p.credentials, p.cadence, True) for p in PULL_SOURCES]
@@ -156,7 +157,7 @@ def webhook_urls_for(scope: Scope, base_url: str) -> list[tuple[str, str]]:
     prefix = "" if scope.workspace.slug == settings.DEFAULT_WORKSPACE_SLUG else f"{scope.workspace.slug}/"
     return [(system, f"{base_url}/webhooks/{prefix}{path}") for system, path in (
         ("Stripe", "stripe/"), ("HubSpot", "hubspot/"), ("AnyTrack", "anytrack/<ANYTRACK_WEBHOOK_TOKEN>/"),
-        ("CallGear", "callgear/<CALLGEAR_WEBHOOK_TOKEN>/"))]
+        ("CallGear", "callgear/<CALLGEAR_WEBHOOK_TOKEN>/"), ("WhatsApp", "whatsapp/"))]
 
 
 def unmatched_counts_for(scope: Scope) -> list[tuple[str, int, str]]:

@@ -154,7 +154,7 @@ def test_healthz_is_public_and_reports_each_part(client):
     assert body["checks"]["database"] == {"ok": True, "detail": "ok"}
     assert body["checks"]["channel_layer"]["ok"] is True
     assert body["checks"]["worker"]["ok"] is False
-    assert "qcluster" in body["checks"]["worker"]["detail"]
+    assert "manage.py worker" in body["checks"]["worker"]["detail"]
 
 
 @pytest.mark.django_db
