@@ -119,7 +119,7 @@ def collect_facts(*, workspace: Workspace, day: date, contact_ids: list[int] | N
         FROM recent GROUP BY contact_id""", p):
         f = facts[cid]
         f.days_since_interaction = (day - last_at.astimezone(tz).date()).days
-        f.sentiment_28 = float(sentiment) if sentiment is not None else None
+        f.sentiment_28 = round(float(sentiment), 4) if sentiment is not None else None
         f.response_minutes_median = float(response_median) if response_median is not None else None
         f.last3_negative, f.last3_count = last3_neg, last3
     for cid, survey_score in _rows(f"""

@@ -160,6 +160,12 @@ def package_health(f: ClientFacts) -> float | None:
     return round(100 * (0.5 * min(1.0, room) + 0.5 * min(1.0, burn)), 2)
 
 
+def momentum_parts(f: ClientFacts) -> list[float]:
+    """The attendance part of momentum (the score's own 28-day change is added by score())."""
+    part = attendance_momentum(f)
+    return [] if part is None else [part]
+
+
 def attendance_momentum(f: ClientFacts) -> float | None:
     """Attendance of the last 4 weeks vs the 4 before: 50 unchanged, 100 doubled or more, 0 stopped."""
     if not (f.attended_28 or f.attended_prev_28):
@@ -233,7 +239,7 @@ def score(f: ClientFacts, *, weights: dict[str, float] | None = None,
     weights = weights or DEFAULT_WEIGHTS
     dims = {"engagement": engagement(f), "financial": financial(f), "relationship": relationship(f),
             "package_health": package_health(f), "momentum": None}
-    parts = [p for p in (attendance_momentum(f),) if p is not None]
+    parts = momentum_parts(f)
     if f.total_28_days_ago is not None:  # the score's own change over 28 days: ±20 points → 0 / 100
         parts.append(_clamp(50 + 2.5 * (_weighted_total(dims, weights) - f.total_28_days_ago)))
     dims["momentum"] = round(sum(parts) / len(parts), 2) if parts else None

@@ -64,12 +64,13 @@ SOURCE_SECRETS = {
     "stripe": "STRIPE_WEBHOOK_SECRET",
 }
 
-# What a business event is called (the command counts them by these).
+# What a business event is called, one and several (the command counts them by these).
 KIND_LABELS = {
-    "lead": "new leads", "call_answered": "calls answered", "call_missed": "calls missed",
-    "booked": "assessments booked", "held": "assessments held", "no_show": "no-shows",
-    "won": "deals won", "lost": "deals lost", "payment": "payments", "payment_failed": "declined payments",
-    "refund": "refunds",
+    "lead": ("new lead", "new leads"), "call_answered": ("call answered", "calls answered"),
+    "call_missed": ("call missed", "calls missed"), "booked": ("assessment booked", "assessments booked"),
+    "held": ("assessment held", "assessments held"), "no_show": ("no-show", "no-shows"),
+    "won": ("deal won", "deals won"), "lost": ("deal lost", "deals lost"), "payment": ("payment", "payments"),
+    "payment_failed": ("declined payment", "declined payments"), "refund": ("refund", "refunds"),
 }
 
 # How often each step happens, relative to the others, while something is waiting for it.
@@ -482,11 +483,11 @@ class Simulator:
             talk, wait = 0, rng.randint(18, 45)
         started = datetime.fromtimestamp(now - talk - wait, self.tz)
         finished = datetime.fromtimestamp(now, self.tz)
-        if lead.owner:
-            employee_id = int(lead.owner.owner_id) if lead.owner.owner_id.isdigit() else self.setters.index(lead.owner) + 1
-            employee = {"employee_id": employee_id, "employee_full_name": lead.owner.name or f"Owner {lead.owner.owner_id}"}
-            if lead.owner.email:
-                employee["employee_email"] = lead.owner.email
+        if owner := lead.owner:  # the lead's setter makes the call (CallGear knows them by name and email)
+            employee_id = int(owner.owner_id) if owner.owner_id.isdigit() else self.setters.index(owner) + 1
+            employee = {"employee_id": employee_id, "employee_full_name": owner.name or f"Owner {owner.owner_id}"}
+            if owner.email:
+                employee["employee_email"] = owner.email
         else:
             i = rng.randrange(len(FALLBACK_EMPLOYEES))
             employee = {"employee_id": 9000 + i, "employee_full_name": FALLBACK_EMPLOYEES[i]}

@@ -66,7 +66,7 @@ class Tally:
 
     def line(self) -> str:
         return (f"{self.events} business events · sent {self.sent} · accepted {self.accepted} "
-                f"({self.duplicates} duplicates) · rejected {self.rejected}")
+                f"({self.duplicates} duplicate{'' if self.duplicates == 1 else 's'}) · rejected {self.rejected}")
 
 
 class NoServer(Exception):
@@ -114,11 +114,13 @@ class Command(BaseCommand):
         if len(missing) == len(SOURCE_SECRETS):
             raise CommandError(f"nothing to send: set {', '.join(SOURCE_SECRETS.values())} {where} "
                                "(the same values the server uses)")
-        for source, name in missing:
-            self.stderr.write(f"skipping {source}: set {name} {where} to include it")
         context = simulation_context(ws)
         if not connection.in_atomic_block:
             connection.close()  # the run sends for minutes; hold no idle database connection meanwhile
+        session = requests.Session()
+        self._preflight(session, base_url)
+        for source, name in missing:
+            self.stderr.write(f"skipping {source}: set {name} {where} to include it")
 
         start = time.time()
         seed = int(start) % 100_000 if seed is None else seed
@@ -131,12 +133,30 @@ class Command(BaseCommand):
             f"workspace {ws.slug}, seed {seed}; sources: {', '.join(simulator.enabled)}; "
             f"{len(context['setters'])} setters, {len(context['coaches'])} coaches, {len(context['ads'])} ads. "
             "Ctrl-C stops.")
-        self._run(simulator, base_url=base_url, start=start, deadline=start + minutes * 60, limit=limit)
+        self._run(simulator, session=session, base_url=base_url, start=start, deadline=start + minutes * 60,
+                  limit=limit)
+
+    def _preflight(self, session: requests.Session, base_url: str) -> None:
+        """Is a server listening, and is its worker running (else nothing gets processed)?"""
+        try:
+            response = session.get(base_url + "/healthz", timeout=TIMEOUT, allow_redirects=False)
+        except requests.ConnectionError:
+            session.close()
+            raise CommandError(f"no server at {base_url} — start it with make run") from None
+        except requests.Timeout:
+            return  # something listens; the deliveries will tell
+        try:
+            worker = response.json()["checks"]["worker"]
+        except (ValueError, KeyError, TypeError):
+            return
+        if not worker.get("ok"):
+            self.stderr.write(f"warning: the server says {worker.get('detail') or 'its worker is not running'}: "
+                              "deliveries are stored but not processed until it runs")
 
     # --- the run ---
 
-    def _run(self, simulator: Simulator, *, base_url: str, start: float, deadline: float, limit: int) -> None:
-        session = requests.Session()
+    def _run(self, simulator: Simulator, *, session: requests.Session, base_url: str, start: float,
+             deadline: float, limit: int) -> None:
         total, minute, kinds, by_source = Tally(), Tally(), Counter(), Counter()
         self._reasons: set[tuple[str, int]] = set()
         next_report, minute_no = start + 60, 1
@@ -180,7 +200,8 @@ class Command(BaseCommand):
         if minute_no > 1 and minute.sent:
             self.stdout.write(f"minute {minute_no} (part): {minute.line()}")
         elapsed = time.time() - start
-        happened = ", ".join(f"{kinds[k]} {label}" for k, label in KIND_LABELS.items() if kinds[k]) or "nothing"
+        happened = ", ".join(f"{kinds[k]} {one if kinds[k] == 1 else many}"
+                             for k, (one, many) in KIND_LABELS.items() if kinds[k]) or "nothing"
         sources = ", ".join(f"{s} {n}" for s, n in sorted(by_source.items()))
         self.stdout.write(f"{stopped or 'done'} after {_duration(elapsed)}: {total.events} business events — {happened}")
         self.stdout.write(f"total: {total.line()}" + (f" · by source: {sources}" if sources else ""))
