@@ -51,9 +51,8 @@ def stripe_request(i: int, secret: str) -> tuple[str, bytes, dict]:
 
 def hubspot_request(i: int, secret: str, base_url: str) -> tuple[str, bytes, dict]:
     notification = {"eventId": i, "subscriptionId": 1, "portalId": 62515, "appId": 1,
-                    "occurredAt": int(time.time() * 1000), "subscriptionType": "deal.propertyChange",
-                    "attemptNumber": 0, "objectId": 900000 + i % 1000, "propertyName": "dealstage",
-                    "propertyValue": "122237276", "changeSource": "CRM"}
+                    "occurredAt": int(time.time() * 1000), "subscriptionType": "contact.creation",
+                    "attemptNumber": 0, "objectId": 900000 + i, "changeSource": "CRM"}
     body = json.dumps([notification]).encode()
     ts = str(int(time.time() * 1000))
     uri = base_url + "/webhooks/hubspot/"

@@ -47,7 +47,7 @@ def process_hubspot_event(event: WebhookEvent) -> None:
         setter = services.contact_property_set if object_name == "contact" else services.deal_property_set
         if not setter(workspace=workspace, hubspot_id=object_id, prop=str(n.get("propertyName") or ""),
                       value=n.get("propertyValue"), occurred_at=occurred):
-            raise Ignored("property not stored, object unknown, or a newer version is already stored")
+            raise Ignored("property not stored, or a newer version is already stored")
     elif action in ("deletion", "privacyDeletion"):
         delete = services.contacts_delete if object_name == "contact" else services.deals_delete
         delete(workspace=workspace, hubspot_ids=[object_id])

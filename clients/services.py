@@ -152,7 +152,10 @@ def contact_property_set(*, workspace: Workspace, hubspot_id: str, prop: str, va
                          occurred_at: datetime) -> bool:
     """Apply one property change unless the contact already holds a newer version."""
     contact = Contact.objects.select_for_update().filter(workspace=workspace, hubspot_id=hubspot_id).first()
-    if contact is None or (contact.updated_at and contact.updated_at > occurred_at):
+    if contact is None:
+        # Its creation may still be queued behind this change: fail, and the inbox retries with backoff.
+        raise LookupError(f"contact {hubspot_id} is not stored yet")
+    if contact.updated_at and contact.updated_at > occurred_at:
         return False
     if prop == "email":
         contact.email_normalized = normalize_email(value)
@@ -270,7 +273,7 @@ def deal_property_set(*, workspace: Workspace, hubspot_id: str, prop: str, value
     """One deal property change; a stage change also records when the deal entered the stage."""
     deal = Deal.objects.select_for_update().filter(workspace=workspace, hubspot_id=hubspot_id).first()
     if deal is None:
-        return False
+        raise LookupError(f"deal {hubspot_id} is not stored yet")  # retried: its creation may be queued
     if prop == "dealstage" and value:
         DealStageHistory.objects.get_or_create(workspace=workspace, deal=deal, stage_id=str(value),
                                                defaults={"entered_at": occurred_at})
