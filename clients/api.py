@@ -5,8 +5,14 @@ from rest_framework import mixins, serializers
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
-from clients.models import Call, Contact, Deal, TrainingSession
-from clients.serializers import CallSerializer, ContactSerializer, DealSerializer, TrainingSessionSerializer
+from django.db.models import OuterRef, Subquery
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
+
+from clients.models import Call, Contact, Deal, HealthScore, TrainingSession, Zone
+from clients.serializers import (CallSerializer, ContactSerializer, DealSerializer, HealthScoreSerializer,
+                                 TrainingSessionSerializer)
+from ptd.api import BadFilter
 from clients.sessions_feed import sessions_import
 from ptd.api import ScopedReadOnlyViewSet
 
@@ -40,6 +46,13 @@ class ContactViewSet(ScopedReadOnlyViewSet):
     updated_fields = ("updated_at", "created_at")
     email_fields = ("email_normalized",)
     date_field = "created_at"
+
+    def get_queryset(self):
+        latest = HealthScore.objects.filter(contact=OuterRef("pk")).order_by("-date")
+        return super().get_queryset().annotate(
+            health_date=Subquery(latest.values("date")[:1]), health_total=Subquery(latest.values("total")[:1]),
+            health_zone=Subquery(latest.values("zone")[:1]), health_trend=Subquery(latest.values("trend")[:1]),
+            churn_risk=Subquery(latest.values("churn_risk")[:1]))
 
 
 class DealViewSet(ScopedReadOnlyViewSet):
@@ -90,3 +103,37 @@ class TrainingSessionViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet):
         result = sessions_import(workspace=access.workspace, rows=list(enumerate(rows)))
         body = {"imported": result.imported, "errors": [{"index": e.row, "error": e.reason} for e in result.errors]}
         return Response(body, status=400 if rows and not result.imported else 200)
+
+
+class HealthScoreViewSet(ScopedReadOnlyViewSet):
+    """Daily health scores (one row per client per day) with dimensions, zone, trend, churn risk and the
+    early-warning flags; coaches see their own clients'. Filters: date (one day), zone, coach (staff id)."""
+
+    queryset = HealthScore.objects.select_related("contact").order_by("-date", "total", "pk")
+    serializer_class = HealthScoreSerializer
+    date_field = "date"
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        if self.action != "list":
+            return queryset
+        params = self.request.query_params
+        if (value := params.get("date")) is not None:
+            from ptd.api import parse_day
+
+            queryset = queryset.filter(date=parse_day("date", value))
+        if (value := params.get("zone")) is not None:
+            if value not in Zone.values:
+                raise BadFilter(f"zone: expected one of {', '.join(Zone.values)}")
+            queryset = queryset.filter(zone=value)
+        if (value := params.get("coach")) is not None:
+            if not value.isdigit():
+                raise BadFilter("coach: expected a staff id (a whole number)")
+            queryset = queryset.filter(contact__coach_id=int(value))
+        return queryset
+
+    @classmethod
+    def extra_parameters(cls):
+        return [OpenApiParameter("date", OpenApiTypes.DATE, description="One day (YYYY-MM-DD)."),
+                OpenApiParameter("zone", OpenApiTypes.STR, enum=Zone.values, description="Zone of the row."),
+                OpenApiParameter("coach", OpenApiTypes.INT, description="The client's coach (staff id).")]

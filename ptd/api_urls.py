@@ -2,7 +2,7 @@
 
 from rest_framework.routers import DefaultRouter
 
-from clients.api import CallViewSet, ContactViewSet, DealViewSet, TrainingSessionViewSet
+from clients.api import CallViewSet, ContactViewSet, DealViewSet, HealthScoreViewSet, TrainingSessionViewSet
 from finance.api import PaymentViewSet
 from marketing.api import AdInsightViewSet, AttributionEventViewSet
 from ptd.api import WebhookEventViewSet
@@ -12,6 +12,7 @@ router.register("contacts", ContactViewSet, basename="api-contact")
 router.register("deals", DealViewSet, basename="api-deal")
 router.register("calls", CallViewSet, basename="api-call")
 router.register("sessions", TrainingSessionViewSet, basename="api-session")
+router.register("health-scores", HealthScoreViewSet, basename="api-health-score")
 router.register("payments", PaymentViewSet, basename="api-payment")
 router.register("ad-insights", AdInsightViewSet, basename="api-ad-insight")
 router.register("attribution-events", AttributionEventViewSet, basename="api-attribution-event")

@@ -131,7 +131,7 @@ FIELDS = {
         "id", "hubspot_id", "email_normalized", "phone_e164", "first_name", "last_name", "lifecycle_stage",
         "created_at", "updated_at", "owner", "owner_name", "coach", "coach_name", "source", "utm_source",
         "utm_medium", "utm_campaign", "utm_content", "utm_term", "fbclid", "fbc", "fb_campaign_id", "fb_adset_id",
-        "fb_ad_id", "is_demo",
+        "fb_ad_id", "is_demo", "health_date", "health_total", "health_zone", "health_trend", "churn_risk",
     },
     "/api/deals/": {
         "id", "hubspot_id", "name", "contact", "owner", "owner_name", "pipeline", "stage_id", "amount",
@@ -239,7 +239,7 @@ def test_raw_payloads_are_not_served(world, client_for):
 def test_api_root_lists_the_endpoints(world, client_for):
     body = client_for(world.users["admin"]).get("/api/").json()
     assert set(body) == {"contacts", "deals", "calls", "sessions", "payments", "ad-insights", "attribution-events",
-                         "webhook-events"}
+                         "webhook-events", "health-scores"}
 
 
 # --- Authentication ------------------------------------------------------------------------------
