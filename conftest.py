@@ -79,3 +79,18 @@ def _fresh_webhook_workspace_cache():
     from ptd.webhooks import _workspaces
 
     _workspaces.clear()
+
+
+@pytest.fixture(autouse=True)
+def rescore_requests(monkeypatch):
+    """Debounced health rescoring would start a timer thread that outlives the test's database: record
+    the requests instead (tests of the mechanism itself call the real function)."""
+    from clients import health
+
+    class Requests(list):
+        real = staticmethod(health.health_rescore_soon)
+
+    requests = Requests()
+    monkeypatch.setattr(health, "health_rescore_soon",
+                        lambda *, workspace_id, contact_ids: requests.append((workspace_id, set(contact_ids))))
+    return requests

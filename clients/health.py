@@ -4,6 +4,7 @@ HealthScore row per client per day (re-running a day replaces that day)."""
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import date, datetime, time as dtime, timedelta
 from decimal import Decimal
@@ -177,3 +178,70 @@ def score_health(*, workspace: Workspace, day: date, contact_ids: list[int] | No
             publish(workspace_id=workspace.pk, topics=["health"])
     return {"clients": len(rows), "collect_s": round(collected - started, 2),
             "total_s": round(time.monotonic() - started, 2), "churn_risk_source": source}
+
+
+# --- rescoring soon after new data -----------------------------------------------------------------
+RESCORE_DELAY_SECONDS = 10  # new data about a client is reflected in its score within ~RESCORE_DELAY + run time
+_pending: dict[int, set[int]] = {}
+_pending_lock = threading.Lock()
+_timer: threading.Timer | None = None
+
+
+def health_rescore_soon(*, workspace_id: int, contact_ids) -> None:
+    """Debounced: collect the clients that got new data in this process and rescore them together after a
+    few seconds, in one task (a burst of events about many clients costs one scoring run)."""
+    global _timer
+    from django_q.conf import Conf
+
+    ids = {int(c) for c in contact_ids if c}
+    if not ids:
+        return
+    if Conf.SYNC:  # tasks run inline (tests): no timer, rescore now
+        rescore_clients(workspace_id, sorted(ids))
+        return
+    with _pending_lock:
+        _pending.setdefault(workspace_id, set()).update(ids)
+        if _timer is None:
+            _timer = threading.Timer(RESCORE_DELAY_SECONDS, _flush)
+            _timer.daemon = True
+            _timer.start()
+
+
+def _flush() -> None:
+    global _timer
+    from django.db import close_old_connections
+    from django_q.tasks import async_task
+
+    with _pending_lock:
+        batches, _timer = dict(_pending), None
+        _pending.clear()
+    try:
+        for workspace_id, ids in batches.items():
+            async_task("clients.health.rescore_clients", workspace_id, sorted(ids), task_name="health rescore")
+    finally:
+        close_old_connections()
+
+
+def rescore_clients(workspace_id: int, contact_ids: list[int]) -> dict:
+    """Worker task: today's score of these clients (workspace time zone), broadcast live."""
+    from zoneinfo import ZoneInfo
+
+    from django.utils import timezone
+
+    workspace = Workspace.objects.get(pk=workspace_id)
+    today = timezone.now().astimezone(ZoneInfo(workspace.timezone)).date()
+    return score_health(workspace=workspace, day=today, contact_ids=contact_ids)
+
+
+def score_health_daily() -> str:
+    """09:00 Asia/Dubai: every workspace's clients for today."""
+    from zoneinfo import ZoneInfo
+
+    from django.utils import timezone
+
+    done = []
+    for workspace in Workspace.objects.order_by("pk"):
+        today = timezone.now().astimezone(ZoneInfo(workspace.timezone)).date()
+        result = score_health(workspace=workspace, day=today)
+        done.append(f"{workspace.slug}: {result['clients']} clients in {result['total_s']} s")
+    return "; ".join(done)

@@ -541,3 +541,6 @@ class Alert(WorkspaceModel):
 
     def __str__(self):
         return self.title
+
+
+from clients.models_coach import CoachSnapshot  # noqa: E402,F401

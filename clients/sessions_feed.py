@@ -87,6 +87,10 @@ def sessions_import(*, workspace: Workspace, rows: list[tuple[int, dict]]) -> Im
                      update_fields=["contact_id", "coach_id", "package_id", "starts_at", "status"], version_field=None)
         if good:
             publish(workspace_id=workspace.pk, topics=["sessions"], staff_ids={g["coach_id"] for g in good})
+            from clients import health
+
+            contact_ids = {g["contact_id"] for g in good}
+            transaction.on_commit(lambda: health.health_rescore_soon(workspace_id=workspace.pk, contact_ids=contact_ids))
     errors.sort(key=lambda e: e.row)
     return ImportResult(imported=len(good), errors=errors)
 

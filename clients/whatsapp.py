@@ -112,3 +112,8 @@ def process_whatsapp_event(event: WebhookEvent) -> None:
                   "summary": text[:2000]})
     if created:
         publish(workspace_id=workspace.pk, topics=["interactions", "contacts"], staff_ids=[contact.coach_id])
+        from django.db import transaction
+
+        from clients import health
+
+        transaction.on_commit(lambda: health.health_rescore_soon(workspace_id=workspace.pk, contact_ids=[contact.pk]))

@@ -502,6 +502,12 @@ def _payments_after_change(*, workspace: Workspace, payment_ids: list[int], reli
                        .order_by().values_list("customer_id", flat=True).distinct())
     _customers_recompute_ltv(customer_ids=customer_ids | set(also.get("customers", ())))
     _publish(workspace_id=workspace.pk, topics=topics)
+    contact_ids = set(Payment.objects.filter(pk__in=payment_ids, contact__isnull=False).order_by()
+                      .values_list("contact_id", flat=True).distinct())
+    if contact_ids:  # money changed: the financial dimension of these clients' health
+        from clients import health
+
+        transaction.on_commit(lambda: health.health_rescore_soon(workspace_id=workspace.pk, contact_ids=contact_ids))
 
 
 def _payments_apply_refunds(*, payment_ids: list[int]) -> None:

@@ -27,6 +27,9 @@ SCHEDULES = [
     # CallGear notifications are hints; this pull is what guarantees every call arrives.
     Declared("callgear-sync", "clients.tasks.sync_callgear", "*/5 * * * *", "CallGear calls every 5 minutes"),
     # Webhooks carry Stripe changes as they happen; this nightly pull fills any gap (server TIME_ZONE: Dubai).
+    Declared("health-daily", "clients.health.score_health_daily", "0 9 * * *", "every client's health (DESIGN §8: 09:00)"),
+    Declared("coach-snapshots", "clients.coach_tasks.build_coach_snapshots", "30 9 * * *",
+             "coach snapshots after the 09:00 health scoring"),
     Declared("stripe-sync", "finance.tasks.sync_stripe", "30 1 * * *", "Stripe backfill (DESIGN §8: 01:30)"),
 ]
 

@@ -66,3 +66,38 @@ def test_command_for_one_client(demo, capsys):
     call_command("score_health", "--date", "2026-11-20", "--client", str(contact.pk))
     assert "scored 1 clients of ptd for 2026-11-20" in capsys.readouterr().out
     assert HealthScore.objects.get().contact == contact
+
+
+@pytest.mark.django_db
+def test_new_sessions_rescore_their_client(demo, rescore_requests, tmp_path, settings, monkeypatch):
+    """A session arriving for a client requests a rescore of that client; the rescore writes today's row."""
+    from django_q.conf import Conf
+
+    from clients.sessions_feed import sessions_import
+
+    contact = Contact.objects.filter(workspace=demo, packages__isnull=False).first()
+    from django.db import transaction
+
+    monkeypatch.setattr(transaction, "on_commit", lambda fn, using=None, robust=False: fn())
+    result = sessions_import(workspace=demo, rows=[(1, {"email": contact.email_normalized, "status": "attended",
+                                                        "starts_at": "2026-11-25T07:00:00"})])
+    assert result.imported == 1
+    assert rescore_requests == [(demo.pk, {contact.pk})]
+    monkeypatch.setattr(Conf, "SYNC", True)  # inline: the real debounce rescoring runs now
+    rescore_requests.real(workspace_id=demo.pk, contact_ids=[contact.pk])
+    assert HealthScore.objects.filter(contact=contact).count() == 1
+
+
+def test_debounce_collects_then_flushes_once(monkeypatch, rescore_requests):
+    import time
+
+    from clients import health
+
+    sent = []
+    monkeypatch.setattr("django_q.tasks.async_task", lambda *a, **kw: sent.append(a))
+    monkeypatch.setattr("django.db.close_old_connections", lambda: None)
+    monkeypatch.setattr(health, "RESCORE_DELAY_SECONDS", 0.05)
+    rescore_requests.real(workspace_id=1, contact_ids=[1, 2])
+    rescore_requests.real(workspace_id=1, contact_ids=[2, 3])
+    time.sleep(0.3)
+    assert sent == [("clients.health.rescore_clients", 1, [1, 2, 3])]  # one task for the burst
