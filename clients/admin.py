@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from clients.models import (Alert, Appointment, Call, Contact, Deal, DealStageHistory, HealthConfig, HealthScore,
+from clients.models import (Alert, Appointment, Call, CoachSnapshot, Contact, Deal, DealStageHistory, HealthConfig,
+                            HealthScore,
                             Interaction, Intervention, Package, PipelineStage, Staff, Survey, SurveyResponse,
                             TrainingSession)
 from ptd.admin_base import MatchedFilter, ReadOnlyWorkspaceAdmin, WorkspaceAdmin
@@ -157,3 +158,13 @@ class AlertAdmin(WorkspaceAdmin):
     search_fields = ["title", "body"]
     list_select_related = ["contact", "staff", "workspace"]
     raw_id_fields = ["contact"]
+
+
+@admin.register(CoachSnapshot)
+class CoachSnapshotAdmin(ReadOnlyWorkspaceAdmin):
+    list_display = ["date", "coach", "rank", "rank_change", "performance_score", "active_clients", "avg_health",
+                    "zone_red", "at_risk_revenue", "churned_clients", "intervention_success_rate", "workspace"]
+    list_filter = ["workspace", "coach"]
+    date_hierarchy = "date"
+    list_select_related = ["coach", "workspace"]
+    ordering = ["-date", "rank"]
