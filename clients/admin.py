@@ -1,9 +1,8 @@
 from django.contrib import admin
 
 from clients.models import (Alert, Appointment, Call, CoachSnapshot, Contact, Deal, DealStageHistory, HealthConfig,
-                            HealthScore,
-                            Interaction, Intervention, Package, PipelineStage, Staff, Survey, SurveyResponse,
-                            TrainingSession)
+                            HealthScore, Interaction, Intervention, Package, PipelineStage, Staff, Survey,
+                            SurveyResponse, TrainingSession)
 from ptd.admin_base import MatchedFilter, ReadOnlyWorkspaceAdmin, WorkspaceAdmin
 
 
