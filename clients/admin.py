@@ -117,7 +117,7 @@ class HealthScoreAdmin(ReadOnlyWorkspaceAdmin):
 @admin.register(Intervention)
 class InterventionAdmin(WorkspaceAdmin):
     list_display = ["contact", "kind", "priority", "status", "assigned_to", "due_at", "created_at", "workspace"]
-    list_editable = ["status", "assigned_to"]
+    list_editable = ["assigned_to"]  # status changes go through the workflow (clients.interventions)
     list_filter = ["workspace", "status", "priority", "kind"]
     search_fields = ["contact__first_name", "contact__last_name", "trigger"]
     list_select_related = ["contact", "assigned_to", "workspace"]

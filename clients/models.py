@@ -427,6 +427,8 @@ class Intervention(WorkspaceModel):
     recommended_action = models.TextField(blank=True)
     message_draft = models.TextField(blank=True)
     success_probability = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    priority_score = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True,
+                                         help_text="urgency × revenue at risk (AED): the queue's order within a priority")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     due_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -440,9 +442,15 @@ class Intervention(WorkspaceModel):
 
     class Meta:
         ordering = ["status", "-created_at"]
+        constraints = [
+            # Never two open interventions of the same kind for one client.
+            models.UniqueConstraint(fields=["contact", "kind"], condition=models.Q(status__in=["open", "in_progress"]),
+                                    name="intervention_one_open_per_kind"),
+        ]
         indexes = [
             models.Index(fields=["workspace", "status", "priority"]),
             models.Index(fields=["workspace", "assigned_to", "status"]),
+            models.Index(fields=["workspace", "status", "-priority_score"], name="intervention_queue"),
         ]
 
     def __str__(self):

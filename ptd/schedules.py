@@ -30,6 +30,14 @@ SCHEDULES = [
     Declared("health-daily", "clients.health.score_health_daily", "0 9 * * *", "every client's health (DESIGN §8: 09:00)"),
     Declared("coach-snapshots", "clients.coach_tasks.build_coach_snapshots", "30 9 * * *",
              "coach snapshots after the 09:00 health scoring"),
+    # A zone downgrade or new critical flag becomes an intervention within 5 minutes of scoring (DESIGN §8).
+    Declared("interventions-open", "clients.intervention_tasks.open_interventions", "*/5 * * * *",
+             "open interventions for the latest scored day"),
+    # After the 09:00 scoring, so the scores of day c + 7 / c + 30 exist.
+    Declared("intervention-outcomes", "clients.intervention_tasks.measure_intervention_outcomes", "40 9 * * *",
+             "7- and 30-day intervention outcomes"),
+    Declared("intervention-reminders", "clients.intervention_tasks.intervention_reminders", "10 * * * *",
+             "alerts for overdue interventions"),
     Declared("stripe-sync", "finance.tasks.sync_stripe", "30 1 * * *", "Stripe backfill (DESIGN §8: 01:30)"),
 ]
 
