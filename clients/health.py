@@ -10,28 +10,18 @@ from datetime import date, datetime, time as dtime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from clients.health_formula import DIMENSIONS, ClientFacts, score
 from clients.models import (Contact, HealthConfig, HealthScore, Interaction, Package, SurveyResponse,
                             TrainingSession)
-from ptd.bulk import upsert_newer
+from ptd.bulk import fetch_rows as _rows, table as _t, upsert_newer
 from ptd.live import publish
 from ptd.models import Workspace
 
 MODEL_VERSION = "health-v1"
 WRITE_CHUNK = 2000
 RECENT_CLIENT_DAYS = 60  # clients whose last package ended longer ago than this are no longer scored
-
-
-def _t(model) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
-
-
-def _rows(sql: str, params: dict) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
 
 
 def collect_facts(*, workspace: Workspace, day: date, contact_ids: list[int] | None = None) -> dict[int, ClientFacts]:

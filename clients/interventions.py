@@ -90,6 +90,7 @@ from django.utils import timezone
 from clients.models import (Alert, Contact, HealthScore, Intervention, InterventionStatus, Package, Priority,
                             Staff, StaffKind, TrainingSession)
 from clients.selectors_interventions import OPEN_STATUSES, outcome_history, success_probability
+from ptd.bulk import fetch_rows as _rows, table as _t
 from ptd.live import publish
 from ptd.models import AuditLog, Role, Workspace
 from ptd.scoping import Scope
@@ -321,16 +322,6 @@ class _Package:
         if not self.in_date or not self.sessions_purchased:
             return Decimal(0)
         return (self.value * self.sessions_left / self.sessions_purchased).quantize(Decimal("0.01"))
-
-
-def _t(model) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
-
-
-def _rows(sql: str, params: dict) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
 
 
 def _json(value) -> list:

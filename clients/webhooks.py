@@ -13,7 +13,7 @@ from hubspot.exceptions import InvalidSignatureTimestampError
 from ptd.credentials import credential_get
 from ptd.inbox import webhook_store
 from ptd.models import CredentialKind
-from ptd.webhooks import Rejected, accepted, raw_body, rejection, require_path_token, workspace_for
+from ptd.webhooks import Rejected, accepted, json_body, raw_body, rejection, require_path_token, workspace_for
 
 MAX_BATCH = 100
 # HubSpot signs the URI with these characters decoded (integrations.md §2.1); the SDK does not decode them.
@@ -69,10 +69,7 @@ def hubspot_webhook(request, workspace_slug="ptd"):
         if not secret:
             raise Rejected(400, "no HubSpot client secret is configured for this workspace")
         verify_hubspot(request, body, secret)
-        try:
-            notifications = json.loads(body)
-        except ValueError as exc:
-            raise Rejected(400, "body is not valid JSON") from exc
+        notifications = json_body(body)
         if not isinstance(notifications, list) or not all(isinstance(n, dict) for n in notifications):
             raise Rejected(400, "body must be a JSON array of notifications")
         if len(notifications) > MAX_BATCH:
@@ -101,10 +98,7 @@ def callgear_webhook(request, token, workspace_slug="ptd"):
     require_path_token(workspace=workspace, credential=CredentialKind.CALLGEAR_WEBHOOK_TOKEN, token=token)
     try:
         body = raw_body(request)
-        try:
-            payload = json.loads(body)
-        except ValueError as exc:
-            raise Rejected(400, "body is not valid JSON") from exc
+        payload = json_body(body)
         call_id = callgear_call_id(payload)
         if not call_id:
             raise Rejected(400, "notification names no call (call_session_id or id)")

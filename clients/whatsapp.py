@@ -20,7 +20,7 @@ from ptd.identity import normalize_phone
 from ptd.inbox import Ignored, webhook_store
 from ptd.live import publish
 from ptd.models import CredentialKind, WebhookEvent
-from ptd.webhooks import Rejected, accepted, raw_body, rejection, workspace_for
+from ptd.webhooks import Rejected, accepted, json_body, raw_body, rejection, workspace_for
 
 
 def valid_signature(body: bytes, header: str, app_secret: str) -> bool:
@@ -46,10 +46,7 @@ def whatsapp_webhook(request, workspace_slug="ptd"):
             raise Rejected(400, "no WhatsApp app secret is configured for this workspace")
         if not valid_signature(body, request.headers.get("X-Hub-Signature-256", ""), secret):
             raise Rejected(400, "invalid or missing X-Hub-Signature-256")
-        try:
-            payload = json.loads(body)
-        except ValueError as exc:
-            raise Rejected(400, "body is not valid JSON") from exc
+        payload = json_body(body)
         if not isinstance(payload, dict) or not isinstance(payload.get("entry"), list):
             raise Rejected(400, "not a WhatsApp webhook (entry list expected)")
     except Rejected as exc:

@@ -1,6 +1,5 @@
 """POST /webhooks/[<workspace>/]stripe/ — verify Stripe-Signature, store the event, answer 2xx."""
 
-import json
 from datetime import UTC, datetime
 
 import stripe
@@ -11,7 +10,7 @@ from django.views.decorators.http import require_POST
 from ptd.credentials import credential_get
 from ptd.inbox import webhook_store
 from ptd.models import CredentialKind
-from ptd.webhooks import Rejected, accepted, raw_body, rejection, workspace_for
+from ptd.webhooks import Rejected, accepted, json_body, raw_body, rejection, workspace_for
 
 TOLERANCE_SECONDS = 300
 
@@ -36,10 +35,7 @@ def stripe_webhook(request, workspace_slug="ptd"):
             raise Rejected(400, f"invalid signature: {exc.user_message or exc}") from exc
         except UnicodeDecodeError as exc:
             raise Rejected(400, "body is not UTF-8") from exc
-        try:
-            event = json.loads(body)
-        except ValueError as exc:
-            raise Rejected(400, "body is not valid JSON") from exc
+        event = json_body(body)
         if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
             raise Rejected(400, "not a Stripe event (id and type are required)")
     except Rejected as exc:

@@ -2,7 +2,6 @@
 
 AnyTrack documents no signature, so the secret is the path token (compared in constant time)."""
 
-import json
 from datetime import UTC, datetime
 
 from django.contrib.auth.decorators import login_not_required
@@ -11,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from ptd.inbox import webhook_store
 from ptd.models import CredentialKind
-from ptd.webhooks import Rejected, accepted, raw_body, rejection, require_path_token, workspace_for
+from ptd.webhooks import Rejected, accepted, json_body, raw_body, rejection, require_path_token, workspace_for
 
 
 def anytrack_dedup_key(payload: dict) -> str:
@@ -28,10 +27,7 @@ def anytrack_webhook(request, token, workspace_slug="ptd"):
     require_path_token(workspace=workspace, credential=CredentialKind.ANYTRACK_WEBHOOK_TOKEN, token=token)
     try:
         body = raw_body(request)
-        try:
-            payload = json.loads(body)
-        except ValueError as exc:
-            raise Rejected(400, "body is not valid JSON") from exc
+        payload = json_body(body)
         if not isinstance(payload, dict) or not payload.get("eventName"):
             raise Rejected(400, "body must be an AnyTrack event object with eventName")
         if not (payload.get("clickId") or payload.get("email")):

@@ -63,3 +63,14 @@ def upsert_newer(model: type[models.Model], rows: Iterable[dict], *, unique_fiel
 
 def _not_older(incoming, held) -> bool:
     return held is None or (incoming is not None and incoming >= held)
+
+
+def table(model: type[models.Model]) -> str:
+    """The quoted table name, for raw SQL."""
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def fetch_rows(sql: str, params: dict | Sequence) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()

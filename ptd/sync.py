@@ -87,15 +87,42 @@ def pull_source(key: str) -> PullSource:
     raise KeyError(key)
 
 
-def sync_now(workspace_id: int, source_key: str) -> str:
-    """Worker task behind Settings → "Sync now": one source, one workspace (errors land on SyncState)."""
+def _run(source: PullSource, workspace: Workspace):
     from importlib import import_module
 
-    source = pull_source(source_key)
     module, func = source.func.rsplit(".", 1)
+    return getattr(import_module(module), func)(workspace=workspace)
+
+
+def _summary(result) -> str:
+    if isinstance(result, dict):
+        return ", ".join(f"{n} {k}" for k, n in result.items() if n) or "nothing new"
+    return str(result)
+
+
+def sync_now(workspace_id: int, source_key: str) -> str:
+    """Worker task behind Settings → "Sync now": one source, one workspace (errors land on SyncState)."""
+    source = pull_source(source_key)
     workspace = Workspace.objects.get(pk=workspace_id)
     try:
-        result = getattr(import_module(module), func)(workspace=workspace)
+        return f"{source.label} sync of {workspace.slug}: {_summary(_run(source, workspace))}"
     except SyncFailed as exc:
         return f"{source.label} sync of {workspace.slug} failed: {exc}"
-    return f"{source.label} sync of {workspace.slug}: {result}"
+
+
+def sync_every_workspace(source_key: str) -> str:
+    """Scheduled syncs: every workspace that has the source's credentials; one workspace's failure (kept on
+    its SyncState and logged) does not stop the others."""
+    import logging
+
+    source = pull_source(source_key)
+    done = []
+    for workspace in Workspace.objects.order_by("pk"):
+        if not all(credential_get(workspace=workspace, kind=kind) for kind in source.credentials):
+            continue
+        try:
+            done.append(f"{workspace.slug}: {_summary(_run(source, workspace))}")
+        except SyncFailed as exc:
+            logging.getLogger(__name__).warning("%s sync of %s failed: %s", source.label, workspace.slug, exc)
+            done.append(f"{workspace.slug}: failed ({exc})")
+    return "; ".join(done) or f"no workspace has {source.label} configured"

@@ -58,6 +58,16 @@ def raw_body(request) -> bytes:
     return body
 
 
+def json_body(body: bytes):
+    """The parsed body, or the one-line 400 every receiver gives for malformed JSON."""
+    import json
+
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise Rejected(400, "body is not valid JSON") from exc
+
+
 def require_path_token(*, workspace: Workspace, credential: str, token: str) -> None:
     """Sources without signatures put a secret in the URL; a wrong or unset token looks like no endpoint."""
     expected = credential_get(workspace=workspace, kind=credential)

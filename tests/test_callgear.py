@@ -201,7 +201,8 @@ def test_the_task_syncs_configured_workspaces_only(cg, workspace, other_workspac
     from clients.tasks import sync_callgear
 
     cg.add_call(start_time=ago(minutes=5))
-    assert sync_callgear() == "ptd: 1 calls"
+    summary = sync_callgear()
+    assert summary.startswith("ptd: ") and "1 calls" in summary
     assert not SyncState.objects.filter(workspace=other_workspace).exists()
 
 

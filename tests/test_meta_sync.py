@@ -219,7 +219,7 @@ def test_the_hourly_task_syncs_configured_workspaces_only(meta, workspace, other
 
     meta.add_insight(timezone.localdate().isoformat(), ad_id=AD1, spend="10", impressions=100)
     summary = sync_meta_insights()
-    assert summary == "ptd: 1 ad-days"
+    assert summary.startswith("ptd: ") and "1 rows" in summary
     assert not SyncState.objects.filter(workspace=other_workspace).exists()
     assert AdInsight.objects.filter(workspace=workspace).count() == 1
 

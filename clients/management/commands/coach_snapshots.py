@@ -2,11 +2,10 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Max
-from django.utils.dateparse import parse_date
 
 from clients.coach_performance import coach_snapshots_build
 from clients.models import HealthScore
-from ptd.commands import workspace_arg
+from ptd.commands import day_arg, workspace_arg
 
 
 class Command(BaseCommand):
@@ -22,9 +21,7 @@ class Command(BaseCommand):
     def handle(self, *args, date, workspace, backfill, **options):
         ws = workspace_arg(workspace)
         if date:
-            day = parse_date(date)
-            if day is None:
-                raise CommandError("--date must be a date like 2026-11-25")
+            day = day_arg(date)
         else:
             day = HealthScore.objects.filter(workspace=ws).aggregate(d=Max("date"))["d"]
             if day is None:

@@ -1,11 +1,10 @@
 from zoneinfo import ZoneInfo
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.utils import timezone
-from django.utils.dateparse import parse_date
 
 from clients.health import score_health
-from ptd.commands import workspace_arg
+from ptd.commands import day_arg, workspace_arg
 
 
 class Command(BaseCommand):
@@ -19,9 +18,7 @@ class Command(BaseCommand):
     def handle(self, *args, date, client, workspace, **options):
         ws = workspace_arg(workspace)
         if date:
-            day = parse_date(date)
-            if day is None:
-                raise CommandError("--date must be a date like 2026-11-25")
+            day = day_arg(date)
         else:
             day = timezone.now().astimezone(ZoneInfo(ws.timezone)).date()
         result = score_health(workspace=ws, day=day, contact_ids=client)

@@ -3,11 +3,10 @@ from zoneinfo import ZoneInfo
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
-from django.utils.dateparse import parse_date
 
 from ptd.demo import loader
 from ptd.demo.users import demo_users_ensure
-from ptd.commands import workspace_arg
+from ptd.commands import day_arg, workspace_arg
 
 
 class Command(BaseCommand):
@@ -33,9 +32,7 @@ class Command(BaseCommand):
         if clients < 1 or days < 30:
             raise CommandError("--clients must be at least 1 and --days at least 30")
         if end:
-            end_day = parse_date(end)
-            if end_day is None:
-                raise CommandError("--end must be a date like 2026-11-25")
+            end_day = day_arg(end, "--end")
         else:
             end_day = timezone.now().astimezone(ZoneInfo(ws.timezone)).date()
         from clients.models import Contact
