@@ -44,9 +44,13 @@ def collect_facts(*, workspace: Workspace, day: date, contact_ids: list[int] | N
                               package_expires=end) for cid, _pid, n, value, start, end in packages}
     if not facts:
         return {}
-    p["clients"] = list(facts)
+    p["clients"] = [row[0] for row in packages]
     p["packages"] = [row[1] for row in packages]
-    for cid, a14, a28, prev28, weeks4, last_att, coaches, used in _rows(f"""
+    p["starts"] = [row[4] for row in packages]
+    # Each client with the package that defines it, as a relation to join (hash joins, not array scans).
+    chosen = ("WITH chosen AS (SELECT * FROM unnest(%(clients)s::bigint[], %(packages)s::bigint[], %(starts)s::date[])"
+              " AS c(contact_id, package_id, starts_on)) ")
+    for cid, a14, a28, prev28, weeks4, last_att, coaches, used in _rows(chosen + f"""
         SELECT s.contact_id,
           count(*) FILTER (WHERE s.status = 'attended' AND s.starts_at >= %(day_end)s - interval '14 days'),
           count(*) FILTER (WHERE s.status = 'attended' AND s.starts_at >= %(day_end)s - interval '28 days'),
@@ -56,52 +60,51 @@ def collect_facts(*, workspace: Workspace, day: date, contact_ids: list[int] | N
             FILTER (WHERE s.status = 'attended' AND s.starts_at >= %(day_end)s - interval '28 days'),
           max(s.starts_at) FILTER (WHERE s.status = 'attended'),
           count(DISTINCT s.coach_id) FILTER (WHERE s.starts_at >= %(day_end)s - interval '56 days'),
-          count(*) FILTER (WHERE s.package_id = ANY(%(packages)s) AND s.status IN ('attended', 'late_cancel'))
-        FROM {_t(TrainingSession)} s
-        WHERE s.workspace_id = %(ws)s AND s.contact_id = ANY(%(clients)s) AND s.starts_at < %(day_end)s
+          count(*) FILTER (WHERE s.package_id = c.package_id AND s.status IN ('attended', 'late_cancel'))
+        FROM chosen c JOIN {_t(TrainingSession)} s ON s.contact_id = c.contact_id
+        WHERE s.workspace_id = %(ws)s AND s.starts_at < %(day_end)s
         GROUP BY s.contact_id""", p):
         f = facts[cid]
         f.attended_14, f.attended_28, f.attended_prev_28, f.weeks_active_4 = a14, a28, prev28, int(weeks4)
         f.days_since_attended = (day - last_att.astimezone(tz).date()).days if last_att else None
         f.coaches_56, f.package_used = coaches, used
-    for cid, failed, last_failed, paid_minor, any_money in _rows(f"""
+    for cid, failed, last_failed, paid_minor, any_money in _rows(chosen + f"""
         SELECT py.contact_id,
           count(*) FILTER (WHERE py.status = 'failed' AND py.created >= %(day_end)s - interval '30 days'),
           max(py.created) FILTER (WHERE py.status = 'failed' AND py.created >= %(day_end)s - interval '30 days'),
           coalesce(sum(py.amount_minor) FILTER (WHERE py.status IN ('succeeded', 'refunded', 'partially_refunded')
-                   AND py.created >= (SELECT min(starts_on) FROM {_t(Package)} x WHERE x.id = ANY(%(packages)s)
-                                      AND x.contact_id = py.contact_id) - interval '7 days'), 0),
+                   AND py.created >= c.starts_on - interval '7 days'), 0),
           count(*)
-        FROM {_t(Payment)} py
-        WHERE py.workspace_id = %(ws)s AND py.contact_id = ANY(%(clients)s) AND py.created < %(day_end)s
+        FROM chosen c JOIN {_t(Payment)} py ON py.contact_id = c.contact_id
+        WHERE py.workspace_id = %(ws)s AND py.created < %(day_end)s
         GROUP BY py.contact_id""", p):
         f = facts[cid]
         f.payments_30_failed = failed
         f.last_failed_on = last_failed.astimezone(tz).date() if last_failed else None
         f.paid_toward_package = Decimal(paid_minor) / 100
         f.has_money_records = any_money > 0
-    for cid, refunded_minor in _rows(f"""
+    for cid, refunded_minor in _rows(chosen + f"""
         SELECT py.contact_id, sum(r.amount_minor)
-        FROM {_t(Refund)} r JOIN {_t(Payment)} py ON py.id = r.payment_id
-        WHERE r.workspace_id = %(ws)s AND py.contact_id = ANY(%(clients)s) AND r.status = 'succeeded'
+        FROM chosen c JOIN {_t(Payment)} py ON py.contact_id = c.contact_id JOIN {_t(Refund)} r ON py.id = r.payment_id
+        WHERE r.workspace_id = %(ws)s AND r.status = 'succeeded'
           AND r.created < %(day_end)s AND r.created >= %(day_end)s - interval '90 days'
         GROUP BY py.contact_id""", p):
         facts[cid].refunded_90 = Decimal(refunded_minor) / 100
-    for cid, due_minor in _rows(f"""
+    for cid, due_minor in _rows(chosen + f"""
         SELECT i.contact_id, sum(i.amount_due_minor - i.amount_paid_minor)
-        FROM {_t(Invoice)} i
-        WHERE i.workspace_id = %(ws)s AND i.contact_id = ANY(%(clients)s) AND i.status IN ('open', 'uncollectible')
+        FROM chosen c JOIN {_t(Invoice)} i ON i.contact_id = c.contact_id
+        WHERE i.workspace_id = %(ws)s AND i.status IN ('open', 'uncollectible')
           AND i.created < %(day_end)s
         GROUP BY i.contact_id""", p):
         f = facts[cid]
         f.outstanding = max(Decimal(0), Decimal(due_minor) / 100)
         f.has_money_records = True
-    for cid, last_at, sentiment, response_median, last3_neg, last3 in _rows(f"""
-        WITH recent AS (
+    for cid, last_at, sentiment, response_median, last3_neg, last3 in _rows(chosen + f""",
+        recent AS (
           SELECT it.contact_id, it.occurred_at, it.sentiment, it.sentiment_score, it.response_minutes,
                  row_number() OVER (PARTITION BY it.contact_id ORDER BY it.occurred_at DESC) AS n
-          FROM {_t(Interaction)} it
-          WHERE it.workspace_id = %(ws)s AND it.contact_id = ANY(%(clients)s) AND it.occurred_at < %(day_end)s)
+          FROM chosen c JOIN {_t(Interaction)} it ON it.contact_id = c.contact_id
+          WHERE it.workspace_id = %(ws)s AND it.occurred_at < %(day_end)s)
         SELECT contact_id, max(occurred_at),
           avg(sentiment_score) FILTER (WHERE occurred_at >= %(day_end)s - interval '28 days'),
           percentile_cont(0.5) WITHIN GROUP (ORDER BY response_minutes)
@@ -113,17 +116,17 @@ def collect_facts(*, workspace: Workspace, day: date, contact_ids: list[int] | N
         f.sentiment_28 = round(float(sentiment), 4) if sentiment is not None else None
         f.response_minutes_median = float(response_median) if response_median is not None else None
         f.last3_negative, f.last3_count = last3_neg, last3
-    for cid, survey_score in _rows(f"""
+    for cid, survey_score in _rows(chosen + f"""
         SELECT DISTINCT ON (sr.contact_id) sr.contact_id, sr.score
-        FROM {_t(SurveyResponse)} sr
-        WHERE sr.workspace_id = %(ws)s AND sr.contact_id = ANY(%(clients)s) AND sr.responded_at < %(day_end)s
+        FROM chosen c JOIN {_t(SurveyResponse)} sr ON sr.contact_id = c.contact_id
+        WHERE sr.workspace_id = %(ws)s AND sr.responded_at < %(day_end)s
           AND sr.responded_at >= %(day_end)s - interval '90 days'
         ORDER BY sr.contact_id, sr.responded_at DESC""", p):
         facts[cid].survey_score = survey_score
     p["d7"], p["d28"] = day - timedelta(days=7), day - timedelta(days=28)
-    for cid, on, total in _rows(f"""
-        SELECT h.contact_id, h.date, h.total FROM {_t(HealthScore)} h
-        WHERE h.workspace_id = %(ws)s AND h.contact_id = ANY(%(clients)s) AND h.date IN (%(d7)s, %(d28)s)""", p):
+    for cid, on, total in _rows(chosen + f"""
+        SELECT h.contact_id, h.date, h.total FROM chosen c JOIN {_t(HealthScore)} h ON h.contact_id = c.contact_id
+        WHERE h.workspace_id = %(ws)s AND h.date IN (%(d7)s, %(d28)s)""", p):
         if on == p["d7"]:
             facts[cid].total_7_days_ago = float(total)
         else:
