@@ -28,6 +28,19 @@ class HealthConfigAdmin(WorkspaceAdmin):
     list_display = ["workspace", "weight_engagement", "weight_financial", "weight_relationship",
                     "weight_package_health", "weight_momentum", "purple_min", "green_min", "yellow_min"]
     list_select_related = ["workspace"]
+    change_list_template = "admin/clients/healthconfig/change_list.html"
+
+    def changelist_view(self, request, extra_context=None):
+        """Beside the weights: each administered workspace's churn model and its backtest."""
+        from clients.churn import latest_model
+        from ptd.admin_base import admin_workspace_ids
+        from ptd.models import Workspace
+
+        models = []
+        for workspace in Workspace.objects.filter(pk__in=admin_workspace_ids(request.user)):
+            model = latest_model(workspace)
+            models.append({"workspace": workspace, "meta": model.meta if model else None})
+        return super().changelist_view(request, {**(extra_context or {}), "churn_models": models})
 
 
 @admin.register(Contact)

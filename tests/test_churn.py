@@ -215,3 +215,12 @@ def test_command_prints_one_line(demo, model_dir):
 def test_command_without_enough_history(hand_built):
     with pytest.raises(CommandError, match="not enough"):
         call_command("train_churn_model", stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_backtest_is_shown_in_admin(workspace, make_user, client_for):
+    """Without a model the admin says churn risk is rule-based; the page renders for an admin."""
+    response = client_for(make_user(workspace, "admin")).get("/admin/clients/healthconfig/")
+    assert response.status_code == 200
+    assert "Churn model and backtest" in response.content.decode()
+    assert "No model trained yet: churn risk is rule-based." in response.content.decode()
