@@ -18,3 +18,11 @@ class Command(BaseCommand):
             return
         self.stdout.write("empty database: loading the demo dataset…")
         call_command("demo_data", workspace="ptd", stdout=self.stdout, stderr=self.stderr)
+        # What the schedules would produce over the next day, so the pages have scores to show at once.
+        from clients.coach_tasks import build_coach_snapshots
+        from clients.intervention_tasks import open_interventions
+
+        call_command("train_churn_model", workspace="ptd", stdout=self.stdout, stderr=self.stderr)
+        call_command("score_health", workspace="ptd", stdout=self.stdout, stderr=self.stderr)
+        self.stdout.write(open_interventions())
+        self.stdout.write(build_coach_snapshots())
