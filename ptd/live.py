@@ -70,15 +70,10 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     @database_sync_to_async
     def _member_scope(self, user):
-        from ptd.middleware import SESSION_WORKSPACE_KEY
-        from ptd.scoping import Scope, memberships_of
+        from ptd.scoping import Scope, active_membership
 
-        memberships = list(memberships_of(user))
-        if not memberships:
-            return None
-        wanted = self.scope["session"].get(SESSION_WORKSPACE_KEY)
-        active = next((m for m in memberships if m.workspace_id == wanted), memberships[0])
-        return Scope.of(active)
+        membership, _ = active_membership(user, self.scope["session"])
+        return Scope.of(membership) if membership else None
 
     async def disconnect(self, code):
         for group in getattr(self, "groups", []):

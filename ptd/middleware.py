@@ -1,18 +1,7 @@
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.shortcuts import render
 
-from ptd.scoping import Scope, memberships_of
-
-SESSION_WORKSPACE_KEY = "workspace_id"
-
-
-def _active_membership(request):
-    memberships = list(memberships_of(request.user))
-    if not memberships:
-        return None, memberships
-    wanted = request.session.get(SESSION_WORKSPACE_KEY)
-    active = next((m for m in memberships if m.workspace_id == wanted), memberships[0])
-    return active, memberships
+from ptd.scoping import Scope, active_membership
 
 
 class WorkspaceMiddleware:
@@ -52,7 +41,7 @@ class WorkspaceMiddleware:
         request.workspace = None
         if not user.is_authenticated:
             return None
-        membership, memberships = _active_membership(request)
+        membership, memberships = active_membership(user, request.session)
         request.membership, request.memberships = membership, memberships
         if membership is not None:
             request.workspace = membership.workspace

@@ -52,3 +52,15 @@ def scoped(rows: QuerySet | type[Model], scope: Scope) -> QuerySet:
 
 def memberships_of(user) -> QuerySet:
     return Membership.objects.filter(user=user).select_related("workspace").order_by("workspace__name")
+
+
+SESSION_WORKSPACE_KEY = "workspace_id"
+
+
+def active_membership(user, session) -> tuple[Membership | None, list[Membership]]:
+    """The membership of the workspace the session chose (else the first), and all of the user's."""
+    memberships = list(memberships_of(user))
+    if not memberships:
+        return None, memberships
+    wanted = session.get(SESSION_WORKSPACE_KEY)
+    return next((m for m in memberships if m.workspace_id == wanted), memberships[0]), memberships

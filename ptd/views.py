@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from ptd import selectors
 from ptd.credentials import credential_set
-from ptd.middleware import SESSION_WORKSPACE_KEY
+from ptd.scoping import SESSION_WORKSPACE_KEY
 from ptd.models import CredentialKind, Mode
 from ptd.navigation import can_open
 
