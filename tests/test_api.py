@@ -24,10 +24,6 @@ pytestmark = pytest.mark.django_db
 T0 = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)  # 10:00 in Dubai
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 @dataclass
 class World:

@@ -28,10 +28,6 @@ DUBAI = ZoneInfo("Asia/Dubai")
 IN_DATE = (date(2026, 11, 1), date(2026, 12, 31))
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 def _at(d: date, hour: int = 10) -> datetime:
     return datetime(d.year, d.month, d.day, hour, tzinfo=DUBAI)

@@ -24,10 +24,6 @@ DUBAI = ZoneInfo("Asia/Dubai")
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 def fingerprint(workspace) -> dict[str, list[tuple]]:
     """The dataset without its workspace, primary keys or the source ids derived from them (HubSpot, Stripe and

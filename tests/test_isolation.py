@@ -18,10 +18,6 @@ from ptd.models import Membership
 from ptd.scoping import Scope, scoped
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 def _contacts(workspace, coach, setter, names):
     now = timezone.now()

@@ -13,10 +13,6 @@ DUBAI = ZoneInfo("Asia/Dubai")
 ADMIN_ONLY_LABELS = {"Integrations", "Django admin", "API reference"}
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 # --- navigation -----------------------------------------------------------------------------------------------------
 

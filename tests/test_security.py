@@ -23,10 +23,6 @@ SECRET = "sk_test_51NzQxLsupersecretvalueA1B2"  # last four: A1B2
 MASKED = "•" * 8 + "A1B2"
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 # --- login required everywhere --------------------------------------------------------------------------------------
 
