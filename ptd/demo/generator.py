@@ -540,6 +540,7 @@ def _client_life(world: World, ids: Ids, rows, rng: random.Random, contact: dict
     package_start = (won_at + timedelta(days=rng.randint(1, 4))).astimezone(tz).date()
     week_index = 0
     recent: list[int] = []  # 1 attended / 0 missed, last planned sessions
+    timeline: list[tuple[date, float]] = []  # (week end, attendance then): messages and surveys use the present
     churned_at: datetime | None = None
     first_package = True
     paid_total = Decimal(0)
@@ -609,6 +610,7 @@ def _client_life(world: World, ids: Ids, rows, rng: random.Random, contact: dict
                                         "contact_id": contact_id, "coach_id": coach.id, "package_id": package_id,
                                         "starts_at": starts, "status": status})
             recent = recent[-8:]
+            timeline.append((week_start + timedelta(days=7), sum(recent) / max(1, len(recent))))
             # Attendance below a third over the last four weeks: the client stops coming.
             if len(recent) >= 6 and sum(recent) / len(recent) < 0.34:
                 churned_at = _at(week_start + timedelta(days=6), 12 * 60, tz)
@@ -619,7 +621,7 @@ def _client_life(world: World, ids: Ids, rows, rng: random.Random, contact: dict
             paid_total += _subscription_invoices(world, ids, rows, rng, contact_id, customer_id, subscription_id,
                                                  package_start, min(week_start, end), current_deal)
         # Interactions and a survey answer, in tone with how the client is doing.
-        _interactions(world, ids, rows, rng, contact_id, coach, package_start, min(week_start, end), recent)
+        _interactions(world, ids, rows, rng, contact_id, coach, package_start, min(week_start, end), timeline)
         if churned_at is not None or week_start > end:
             break
         renew_p = 0.45 + 0.5 * (sum(recent) / max(1, len(recent)))
@@ -642,7 +644,7 @@ def _client_life(world: World, ids: Ids, rows, rng: random.Random, contact: dict
     if rng.random() < 0.45:
         answered = won_at + timedelta(days=rng.randint(20, 45))
         if answered < end_dt:
-            attendance = sum(recent) / max(1, len(recent))
+            attendance = _attendance_on(timeline, answered.date())
             score = max(0, min(10, round(4 + 6 * attendance + rng.gauss(0, 1.2))))
             rows["survey_response"].append({"id": ids.take("survey_response"), "survey_id": world.survey_id,
                                             "contact_id": contact_id, "score": score, "responded_at": answered,
@@ -712,10 +714,17 @@ def _dispute(world, ids, rows, rng, payment: dict) -> None:
                             "evidence_due_by": created + timedelta(days=7)})
 
 
-def _interactions(world, ids, rows, rng, contact_id, coach, first_day: date, last_day: date, recent: list[int]) -> None:
+def _attendance_on(timeline: list[tuple[date, float]], day: date, default: float = 0.8) -> float:
+    """The client's attendance as it stood on `day` (the latest week finished by then): no future."""
+    known = [ratio for week_end, ratio in timeline if week_end <= day]
+    return known[-1] if known else default
+
+
+def _interactions(world, ids, rows, rng, contact_id, coach, first_day: date, last_day: date,
+                  timeline: list[tuple[date, float]]) -> None:
     day = first_day + timedelta(days=rng.randint(2, 6))
     while day <= last_day:
-        attendance = sum(recent) / max(1, len(recent)) if recent else 0.8
+        attendance = _attendance_on(timeline, day)
         roll = rng.random()
         sentiment = "positive" if roll < attendance * 0.8 else ("negative" if roll > 0.55 + attendance * 0.4 else "neutral")
         score = {"positive": rng.uniform(0.3, 0.95), "neutral": rng.uniform(-0.2, 0.2),
