@@ -24,6 +24,7 @@ class NavEntry:
 
 ENTRIES = [
     NavEntry("Today", "Your data", "home", ALL_ROLES),
+    NavEntry("Today", "Overview", "overview", STAFF_ROLES),
     NavEntry("Settings", "Integrations", "settings", ADMIN_ONLY),
     NavEntry("Settings", "API reference", "api-docs", ADMIN_ONLY),
     NavEntry("Settings", "Django admin", "admin:index", ADMIN_ONLY),

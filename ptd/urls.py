@@ -4,11 +4,13 @@ from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from clients import views as client_views
 from ptd import views
 from ptd.api import IsWorkspaceAdmin
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("overview/", client_views.overview, name="overview"),
     path("settings/", views.integration_settings, name="settings"),
     path("settings/sync/<slug:source>/", views.integration_sync_now, name="settings-sync"),
     path("workspace/switch/", views.workspace_switch, name="workspace-switch"),
