@@ -25,8 +25,11 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import authentication, permissions, serializers, viewsets
 from rest_framework.exceptions import APIException, PermissionDenied
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from ptd.models import Role, WebhookEvent, WebhookStatus
+from ptd.periods import PERIOD_KEYS, PeriodError, resolve_period
 from ptd.scoping import Scope, memberships_of, role_may_see, scoped
 
 WORKSPACE_HEADER = "X-Workspace"
@@ -380,3 +383,39 @@ class WebhookEventViewSet(ScopedReadOnlyViewSet):
             OpenApiParameter("status", OpenApiTypes.STR, enum=WebhookStatus.values, description="Processing status."),
             OpenApiParameter("source", OpenApiTypes.STR, description="Source system, e.g. stripe, hubspot."),
         ]
+
+
+class MetricsView(APIView):
+    """GET /api/metrics/?period=last_30_days&names=new_leads,cash_collected[&from=&to=]: KPIs from the one
+    definition each has (ptd.metrics), scoped to the caller; values for the period and the prior one."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(parameters=[
+        OpenApiParameter("period", OpenApiTypes.STR, enum=PERIOD_KEYS, description="Default last_30_days."),
+        OpenApiParameter("names", OpenApiTypes.STR, description="Comma-separated metric names (default: all)."),
+        OpenApiParameter("from", OpenApiTypes.DATE, description="First day of a custom period."),
+        OpenApiParameter("to", OpenApiTypes.DATE, description="Last day of a custom period."),
+    ], responses={200: OpenApiTypes.OBJECT, **_ERRORS})
+    def get(self, request):
+        from ptd.metrics import kpis, registry
+
+        access = access_for(request)
+        tz = _workspace_tz(access)
+        params = request.query_params
+        try:
+            period = resolve_period(params.get("period"), today=timezone.now().astimezone(tz).date(), tz=tz,
+                                    date_from=params.get("from", ""), date_to=params.get("to", ""))
+        except PeriodError as exc:
+            raise BadFilter(f"period: {exc}") from exc
+        names = [n.strip() for n in params.get("names", "").split(",") if n.strip()] or sorted(registry())
+        try:
+            values = kpis(names, period, access)
+        except KeyError as exc:
+            raise BadFilter(f"names: {exc.args[0]}") from exc
+        prior = period.prior()
+        return Response({
+            "period": {"key": period.key, "first_day": period.first_day, "last_day": period.last_day},
+            "prior": {"first_day": prior.first_day, "last_day": prior.last_day},
+            "metrics": [k.as_dict() for k in values],
+        })

@@ -5,7 +5,9 @@ from rest_framework.routers import DefaultRouter
 from clients.api import CallViewSet, ContactViewSet, DealViewSet, HealthScoreViewSet, TrainingSessionViewSet
 from finance.api import PaymentViewSet
 from marketing.api import AdInsightViewSet, AttributionEventViewSet
-from ptd.api import WebhookEventViewSet
+from django.urls import path
+
+from ptd.api import MetricsView, WebhookEventViewSet
 
 router = DefaultRouter()
 router.register("contacts", ContactViewSet, basename="api-contact")
@@ -18,4 +20,4 @@ router.register("ad-insights", AdInsightViewSet, basename="api-ad-insight")
 router.register("attribution-events", AttributionEventViewSet, basename="api-attribution-event")
 router.register("webhook-events", WebhookEventViewSet, basename="api-webhook-event")
 
-urlpatterns = router.urls
+urlpatterns = [path("metrics/", MetricsView.as_view(), name="api-metrics"), *router.urls]
