@@ -14,9 +14,14 @@ def workspace_arg(slug: str) -> Workspace:
 
 
 def day_arg(value: str, option: str = "--date"):
-    """A YYYY-MM-DD option as a date, or a CommandError that says the expected form."""
+    """A YYYY-MM-DD option as a date, or a CommandError that says the expected form (call_command may
+    already pass a date)."""
+    from datetime import date
+
     from django.utils.dateparse import parse_date
 
+    if isinstance(value, date):
+        return value
     try:
         day = parse_date(value)
     except ValueError:

@@ -1,16 +1,7 @@
-from datetime import date
-
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from marketing.services import meta_insights_sync
-from ptd.commands import workspace_arg
-
-
-def _date(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise CommandError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+from ptd.commands import day_arg, workspace_arg
 
 
 class Command(BaseCommand):
@@ -19,12 +10,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--workspace", default="ptd")
-        parser.add_argument("--since", type=_date, help="first day, YYYY-MM-DD")
-        parser.add_argument("--until", type=_date, help="last day, YYYY-MM-DD (default today)")
+        parser.add_argument("--since", help="first day, YYYY-MM-DD")
+        parser.add_argument("--until", help="last day, YYYY-MM-DD (default today)")
 
     def handle(self, *args, workspace, since, until, **options):
-        # call_command(since="…") skips the parser's type
-        since, until = (_date(v) if isinstance(v, str) else v for v in (since, until))
+        since = day_arg(since, "--since") if since else None
+        until = day_arg(until, "--until") if until else None
         totals = meta_insights_sync(workspace=workspace_arg(workspace), since=since, until=until)
         self.stdout.write(f"synced Meta insights {totals['since']} … {totals['until']}: {totals['rows']:,} ad-days "
                           f"in {totals['requests']:,} requests")
