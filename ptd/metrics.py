@@ -16,7 +16,8 @@ from importlib import import_module
 from ptd.periods import Period
 from ptd.scoping import Scope
 
-METRIC_MODULES = ["clients.metrics", "finance.metrics", "marketing.metrics"]
+METRIC_MODULES = ["clients.metrics", "clients.metrics_sales", "clients.metrics_setters", "finance.metrics",
+                  "marketing.metrics"]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from ptd.models import Role
 
 ALL_ROLES = frozenset(Role.values)
 STAFF_ROLES = frozenset({Role.ADMIN, Role.VIEWER, Role.COACH})
+SETTER_PAGES = frozenset({Role.ADMIN, Role.VIEWER, Role.SETTER})
 ADMIN_ONLY = frozenset({Role.ADMIN})
 
 GROUPS = ["Today", "Clients", "Sales", "Marketing", "Money", "AI", "Settings"]
@@ -23,8 +24,15 @@ class NavEntry:
 
 
 ENTRIES = [
-    NavEntry("Today", "Your data", "home", ALL_ROLES),
+    NavEntry("Today", "Executive", "home", STAFF_ROLES),
     NavEntry("Today", "Overview", "overview", STAFF_ROLES),
+    NavEntry("Today", "Interventions", "interventions", STAFF_ROLES),
+    NavEntry("Clients", "Clients", "clients", STAFF_ROLES),
+    NavEntry("Clients", "Coaches", "coaches", STAFF_ROLES),
+    NavEntry("Sales", "Sales pipeline", "sales-pipeline", STAFF_ROLES),
+    NavEntry("Sales", "Setter activity", "setter-activity", SETTER_PAGES),
+    NavEntry("Sales", "Sales coach tracker", "sales-coach-tracker", STAFF_ROLES),
+    NavEntry("Settings", "Your data", "data-sources", ALL_ROLES),
     NavEntry("Settings", "Integrations", "settings", ADMIN_ONLY),
     NavEntry("Settings", "API reference", "api-docs", ADMIN_ONLY),
     NavEntry("Settings", "Django admin", "admin:index", ADMIN_ONLY),

@@ -107,6 +107,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "ptd.context_processors.shell",
             ],
+            "builtins": ["ptd.templatetags.ptd_tags", "django.contrib.humanize.templatetags.humanize"],
         },
     }
 ]

@@ -5,12 +5,23 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from clients import views as client_views
-from ptd import views
+from clients import views_clients, views_coaches, views_sales, views_setters
+from ptd import dashboard, views
 from ptd.api import IsWorkspaceAdmin
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", dashboard.executive, name="home"),
+    path("dashboard/", dashboard.executive, name="dashboard"),
+    path("data/", views.data_sources, name="data-sources"),
     path("overview/", client_views.overview, name="overview"),
+    path("clients/", views_clients.client_list, name="clients"),
+    path("clients/<int:contact_id>/", views_clients.client_detail, name="client-detail"),
+    path("interventions/", views_clients.interventions, name="interventions"),
+    path("coaches/", views_coaches.coach_list, name="coaches"),
+    path("coaches/<int:staff_id>/", views_coaches.coach_detail, name="coach-detail"),
+    path("sales-pipeline/", views_sales.sales_pipeline, name="sales-pipeline"),
+    path("sales-coach-tracker/", views_sales.sales_coach_tracker, name="sales-coach-tracker"),
+    path("setter-activity-today/", views_setters.setter_activity, name="setter-activity"),
     path("settings/", views.integration_settings, name="settings"),
     path("settings/sync/<slug:source>/", views.integration_sync_now, name="settings-sync"),
     path("workspace/switch/", views.workspace_switch, name="workspace-switch"),
@@ -26,3 +37,4 @@ urlpatterns = [
                                                                          permission_classes=[IsWorkspaceAdmin])),
          name="api-docs"),
 ]
+handler400 = "ptd.views.bad_request"

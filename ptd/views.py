@@ -1,15 +1,18 @@
 import asyncio
 import uuid
+from collections.abc import Iterable
+from zoneinfo import ZoneInfo
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.db import connection
 from django.http import HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -18,6 +21,7 @@ from ptd.credentials import credential_set
 from ptd.scoping import SESSION_WORKSPACE_KEY
 from ptd.models import CredentialKind, Mode
 from ptd.navigation import can_open
+from ptd.periods import Period, PeriodError, resolve_period
 
 
 def require_page(request, url_name: str) -> None:
@@ -26,8 +30,32 @@ def require_page(request, url_name: str) -> None:
         raise PermissionDenied("Your role cannot open this page.")
 
 
-def home(request):
-    require_page(request, "home")
+def page_period(request, default: str = "last_30_days") -> Period:
+    """The period in the URL (workspace timezone); a bad one is a 400 that names the valid choices."""
+    tz = ZoneInfo(request.workspace.timezone)
+    try:
+        return resolve_period(request.GET.get("period") or default, today=timezone.now().astimezone(tz).date(), tz=tz,
+                              date_from=request.GET.get("from", ""), date_to=request.GET.get("to", ""))
+    except PeriodError as exc:
+        raise BadRequest(str(exc)) from exc
+
+
+def render_page(request, template: str, context: dict, partials: Iterable[str]):
+    """The whole page, or with `HX-Request` and `?partial=<name>` only that partial (its element has id=name)."""
+    partial = request.GET.get("partial")
+    if request.htmx and partial in set(partials):
+        return render(request, f"{template}#{partial}", context)
+    return render(request, template, context)
+
+
+def bad_request(request, exception):
+    """400 with the reason (a bad period, an unknown filter), never a bare "Bad Request"."""
+    return render(request, "400.html", {"reason": str(exception) or "The request was not understood.", "period": None},
+                  status=400)
+
+
+def data_sources(request):
+    require_page(request, "data-sources")
     # Counts are all-time, so this page shows no period filter.
     context = {"sources": selectors.data_sources_for(request.access), "period": None,
                "greeting": f"Hello, {request.user.first_name or request.user.username}"}

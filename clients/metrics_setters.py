@@ -1,0 +1,1 @@
+"""KPIs (DESIGN §7a), being built in this change."""
