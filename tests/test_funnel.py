@@ -1,0 +1,71 @@
+"""The deal funnel (clients.funnel): stage volumes and cohort conversions, hand-computed."""
+
+from datetime import date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from clients.funnel import conversion, stage_volumes
+from clients.models import Contact, Deal, DealStageHistory
+from ptd.periods import resolve_period
+
+DUBAI = ZoneInfo("Asia/Dubai")
+NOV = resolve_period("custom", today=date(2026, 11, 25), tz=DUBAI, date_from="2026-11-01", date_to="2026-11-30")
+BOOKED, HELD, WON, LOST = "122237508", "122237276", "closedwon", "closedlost"
+
+
+def at(month, day):
+    return datetime(2026, month, day, 12, tzinfo=DUBAI)
+
+
+@pytest.fixture
+def deals(workspace, make_staff):
+    amy, ben = make_staff(workspace, "setter", name="Amy"), make_staff(workspace, "setter", name="Ben")
+
+    def deal(name, owner, current, history):
+        contact = Contact.objects.create(workspace=workspace, first_name=name, created_at=at(10, 1), owner=owner)
+        d = Deal.objects.create(workspace=workspace, hubspot_id=name, contact=contact, stage_id=current,
+                                created_at=history[0][1], amount=Decimal("1000"))
+        for stage, when in history:
+            DealStageHistory.objects.create(workspace=workspace, deal=d, stage_id=stage, entered_at=when)
+        return d
+
+    deal("d1", amy, WON, [(BOOKED, at(11, 3)), (HELD, at(11, 5)), (WON, at(11, 10))])
+    deal("d2", amy, BOOKED, [(BOOKED, at(11, 4))])  # booked, never held: a ghost
+    deal("d3", ben, WON, [(BOOKED, at(11, 6)), (WON, at(11, 12))])  # skipped "held" but won: it was held
+    deal("d4", ben, LOST, [(BOOKED, at(11, 7)), (LOST, at(11, 9))])  # lost before the assessment
+    deal("d5", ben, HELD, [(BOOKED, at(10, 20)), (HELD, at(11, 2))])  # booked in October: not in the cohort
+    deal("d6", amy, HELD, [(BOOKED, at(11, 8))])  # moved to held without a history row yet
+    deal("d7", amy, BOOKED, [(BOOKED, datetime(2026, 12, 1, 0, 30, tzinfo=DUBAI))])  # 1 Dec in Dubai: outside
+    return amy, ben
+
+
+def test_cohort_conversion_booked_to_held(workspace, deals):
+    amy, ben = deals
+    all_deals = Deal.objects.filter(workspace=workspace)
+    result = conversion(all_deals, NOV, "booked", "held", workspace_id=workspace.pk)
+    assert (result.entered, result.converted) == (5, 3)  # d1 d2 d3 d4 d6 entered; d1 d3 d6 reached held
+    assert result.rate == Decimal("60.0000")
+    by_setter = conversion(all_deals, NOV, "booked", "held", workspace_id=workspace.pk, group_by="contact__owner_id")
+    assert {k: (v.entered, v.converted) for k, v in by_setter.items()} == {amy.pk: (3, 2), ben.pk: (2, 1)}
+
+
+def test_conversion_of_nothing_is_unknown(workspace, deals):
+    empty = resolve_period("custom", today=date(2026, 11, 25), tz=DUBAI, date_from="2026-01-01", date_to="2026-01-31")
+    result = conversion(Deal.objects.filter(workspace=workspace), empty, "booked", "held", workspace_id=workspace.pk)
+    assert (result.entered, result.converted, result.rate) == (0, 0, None)
+
+
+def test_stage_volumes(workspace, deals):
+    volumes = stage_volumes(Deal.objects.filter(workspace=workspace), NOV, workspace_id=workspace.pk)
+    assert volumes["booked"] == 5 and volumes["held"] == 2 and volumes["closed_won"] == 2
+    assert volumes["closed_lost"] == 1 and volumes["qualified"] == 0
+
+
+def test_query_counts_do_not_grow_with_deals(workspace, deals, django_assert_max_num_queries):
+    all_deals = Deal.objects.filter(workspace=workspace)
+    with django_assert_max_num_queries(2):
+        conversion(all_deals, NOV, "booked", "held", workspace_id=workspace.pk, group_by="owner_id")
+    with django_assert_max_num_queries(2):
+        stage_volumes(all_deals, NOV, workspace_id=workspace.pk)
