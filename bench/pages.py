@@ -44,7 +44,7 @@ def timed(session: requests.Session, url: str, n: int, headers=None) -> tuple[li
     samples = []
     for _ in range(n):
         started = time.perf_counter()
-        response = session.get(url, headers=headers, timeout=60)
+        session.get(url, headers=headers, timeout=60)
         samples.append((time.perf_counter() - started) * 1000)
     return samples, first.status_code, first.text
 

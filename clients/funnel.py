@@ -1,8 +1,10 @@
 """The deal funnel (DESIGN §6, §7a) from deal stage history: stage volumes and cohort conversions, for
 all deals or grouped by an owner. One implementation for the sales pipeline, setter and coach pages, deep
-intel and the agents.
+intel and the agents. Counts read the DealFunnel rollup (when each deal first entered each step), which
+every write of deals or stage history refreshes (bulk writes call deal_funnel_refresh, ORM saves through
+the signals below) and the 03:00 schedule rebuilds.
 
-- stage volume: deals entering a step (their first entry into any stage mapped to it) in the period;
+- stage volume: deals entering a step in the period;
 - conversion A→B: of the deals that entered A in the period, the share that have reached B by now. A deal
   that skipped B (HubSpot lets a rep drag a deal past a stage) but reached a later step other than
   closed-lost has passed B, so it counts as converted.
@@ -13,9 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Case, CharField, Count, Exists, Min, OuterRef, Q, QuerySet, Value, When
+from django.db import connection
+from django.db.models.signals import post_save
+from django.db.models import Count, Q, QuerySet
 
-from clients.models import Deal, DealStageHistory, FunnelStep, PipelineStage
+from clients.models import Deal, DealFunnel, DealStageHistory, FunnelStep, PipelineStage
 from ptd.metrics import ratio
 from ptd.periods import Period
 
@@ -24,35 +28,81 @@ STEP_ORDER = [FunnelStep.LEAD, FunnelStep.BOOKED, FunnelStep.HELD, FunnelStep.QU
               FunnelStep.PACKAGE_SELECTED, FunnelStep.PAYMENT_PENDING, FunnelStep.CLOSED_WON]
 
 
-def stage_ids(workspace_id: int) -> dict[str, list[str]]:
-    """Funnel step → the stage ids an admin mapped to it."""
-    out: dict[str, list[str]] = {}
+class Steps(dict):
+    """Funnel step → the stage ids an admin mapped to it, for one workspace."""
+
+    def __init__(self, workspace_id: int, mapping: dict[str, list[str]]):
+        super().__init__(mapping)
+        self.workspace_id = workspace_id
+
+
+def stage_ids(workspace_id: int) -> Steps:
+    mapping: dict[str, list[str]] = {}
     for stage_id, step in PipelineStage.objects.filter(workspace_id=workspace_id).values_list("stage_id", "funnel_step"):
-        out.setdefault(step, []).append(stage_id)
-    return out
+        mapping.setdefault(step, []).append(stage_id)
+    return Steps(workspace_id, mapping)
 
 
-def reached_ids(steps: dict[str, list[str]], step: str) -> list[str]:
-    """Stage ids that show a deal has reached `step`: its own and every later step's (not closed-lost)."""
+RANK = {step: i for i, step in enumerate(STEP_ORDER)} | {FunnelStep.CLOSED_LOST: -1}
+
+
+def step_field(step: str) -> str:
+    return f"{step}_at"
+
+
+def entered_in(deals: QuerySet, steps: Steps, step: str, period: Period) -> QuerySet:
+    """Deals (of `deals`) whose first entry into `step` is in the period: one index range of the
+    DealFunnel rollup."""
+    field = f"funnel__{step_field(step)}"
+    return deals.filter(**{f"{field}__gte": period.start, f"{field}__lt": period.end})
+
+
+def reached(steps: Steps, step: str) -> Q:
+    """A filter on Deal: it has reached `step` by now — entered it or a later step other than closed-lost
+    (history or its current stage)."""
     if step == FunnelStep.CLOSED_LOST:
-        return steps.get(step, [])
+        return Q(funnel__closed_lost_at__isnull=False) | Q(funnel__current_rank=RANK[step])
     later = STEP_ORDER[STEP_ORDER.index(step):]
-    return [sid for s in later for sid in steps.get(s, [])]
+    condition = Q(funnel__current_rank__gte=RANK[step])
+    for s in later:
+        condition |= Q(**{f"funnel__{step_field(s)}__isnull": False})
+    return condition
 
 
-def entered_in(deals: QuerySet, steps: dict[str, list[str]], step: str, period: Period) -> QuerySet:
-    """Deals (of `deals`) whose first entry into `step` is in the period."""
-    first = (DealStageHistory.objects.filter(deal_id__in=deals.values("pk"), stage_id__in=steps.get(step, []))
-             .values("deal_id").annotate(first=Min("entered_at"))
-             .filter(first__gte=period.start, first__lt=period.end).values("deal_id"))
-    return deals.filter(pk__in=first)
+def deal_funnel_refresh(*, workspace_id: int, deal_ids: list[int] | None = None) -> int:
+    """Recompute the DealFunnel rows of some deals (all of the workspace's when `deal_ids` is None) from
+    their stage history and current stage, in one statement. Called by every write of stage history."""
+    steps = stage_ids(workspace_id)
+    firsts = ", ".join(f"MIN(h.entered_at) FILTER (WHERE h.stage_id = ANY(%s)) AS {step_field(step)}"
+                       for step in [*STEP_ORDER, FunnelStep.CLOSED_LOST])
+    rank = "CASE " + " ".join("WHEN d.stage_id = ANY(%s) THEN %s" for _ in RANK) + " END"
+    params = [x for step, r in RANK.items() for x in (steps.get(step, []), r)]
+    params += [steps.get(step, []) for step in [*STEP_ORDER, FunnelStep.CLOSED_LOST]]
+    params.append(workspace_id)
+    only = ""
+    if deal_ids is not None:
+        only = "AND d.id = ANY(%s)"
+        params.append(list(deal_ids))
+    fields = [step_field(step) for step in [*STEP_ORDER, FunnelStep.CLOSED_LOST]]
+    sql = f"""
+        INSERT INTO {DealFunnel._meta.db_table} (deal_id, workspace_id, is_demo, current_rank, {", ".join(fields)})
+        SELECT d.id, d.workspace_id, d.is_demo, {rank}, {firsts}
+        FROM {Deal._meta.db_table} d LEFT JOIN {DealStageHistory._meta.db_table} h ON h.deal_id = d.id
+        WHERE d.workspace_id = %s {only}
+        GROUP BY d.id
+        ON CONFLICT (deal_id) DO UPDATE SET current_rank = EXCLUDED.current_rank,
+            {", ".join(f"{f} = EXCLUDED.{f}" for f in fields)}"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
 
 
-def reached(steps: dict[str, list[str]], step: str) -> Q:
-    """A filter on Deal: it has reached `step` by now (history or its current stage)."""
-    ids = reached_ids(steps, step)
-    history = DealStageHistory.objects.filter(deal_id=OuterRef("pk"), stage_id__in=ids)
-    return Q(Exists(history)) | Q(stage_id__in=ids)
+def deal_funnel_rebuild() -> str:
+    """The 03:00 rebuild of every workspace's rollup (the refreshes on write keep it current between)."""
+    from ptd.models import Workspace
+
+    done = [deal_funnel_refresh(workspace_id=pk) for pk in Workspace.objects.values_list("pk", flat=True)]
+    return f"deal funnel rebuilt: {sum(done):,} deals"
 
 
 @dataclass(frozen=True)
@@ -70,9 +120,9 @@ def conversion(deals: QuerySet, period: Period, from_step: str, to_step: str, *,
                group_by: str | None = None) -> Conversion | dict:
     """Cohort conversion from_step → to_step; with `group_by` (a Deal field path such as "owner_id" or
     "contact__owner_id") a dict of group value → Conversion, in one query."""
-    steps = stage_ids(workspace_id)
+    steps = Steps(workspace_id, {})  # the rollup already maps stage ids to steps
     cohort = entered_in(deals, steps, from_step, period).order_by()
-    counts = dict(entered=Count("pk", distinct=True), converted=Count("pk", distinct=True, filter=reached(steps, to_step)))
+    counts = dict(entered=Count("pk"), converted=Count("pk", filter=reached(steps, to_step)))
     if group_by is None:
         row = cohort.aggregate(**counts)
         return Conversion(row["entered"], row["converted"])
@@ -81,17 +131,15 @@ def conversion(deals: QuerySet, period: Period, from_step: str, to_step: str, *,
 
 
 def stage_volumes(deals: QuerySet, period: Period, *, workspace_id: int) -> dict[str, int]:
-    """Funnel step → number of deals entering that step in the period, in one query. (History keeps one
-    entry per deal and stage id, so a deal is counted once per step.)"""
-    steps = stage_ids(workspace_id)
-    step_of = Case(*(When(stage_id__in=ids, then=Value(step)) for step, ids in steps.items()), default=Value(""),
-                   output_field=CharField())
-    rows = (DealStageHistory.objects.filter(deal_id__in=deals.values("pk"), entered_at__gte=period.start,
-                                            entered_at__lt=period.end)
-            .annotate(step=step_of).values("step").annotate(n=Count("deal_id", distinct=True)).order_by())
-    out = {step: 0 for step in [*STEP_ORDER, FunnelStep.CLOSED_LOST]}
-    out.update({row["step"]: row["n"] for row in rows if row["step"]})
-    return out
+    """Funnel step → number of deals first entering that step in the period, in one query."""
+    steps = [*STEP_ORDER, FunnelStep.CLOSED_LOST]
+    in_period = {step: Q(**{f"funnel__{step_field(step)}__gte": period.start,
+                            f"funnel__{step_field(step)}__lt": period.end}) for step in steps}
+    any_step = Q()
+    for condition in in_period.values():
+        any_step |= condition
+    counts = deals.filter(any_step).aggregate(**{step: Count("pk", filter=in_period[step]) for step in steps})
+    return {step: counts[step] for step in steps}
 
 
 def deals_of(access) -> QuerySet:
@@ -99,3 +147,16 @@ def deals_of(access) -> QuerySet:
     from ptd.scoping import scoped
 
     return scoped(Deal, access)
+
+
+def _refresh_one(sender, instance, **kwargs):
+    deal_id = instance.pk if sender is Deal else instance.deal_id
+    if deal_id:
+        deal_funnel_refresh(workspace_id=instance.workspace_id, deal_ids=[deal_id])
+
+
+def connect_signals() -> None:
+    """Saves through the ORM (services, admin, tests) keep the rollup current. (Deleting a deal deletes its
+    row; a stage-history row deleted on its own is corrected by the 03:00 rebuild.)"""
+    for model in (Deal, DealStageHistory):
+        post_save.connect(_refresh_one, sender=model, dispatch_uid=f"deal_funnel_{model.__name__}_save")

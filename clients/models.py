@@ -552,3 +552,4 @@ class Alert(WorkspaceModel):
 
 
 from clients.models_coach import CoachSnapshot  # noqa: E402,F401
+from clients.models_funnel import DealFunnel  # noqa: E402,F401

@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from django.db import transaction
 
 from clients.identity import contacts_by_keys
+from clients.funnel import deal_funnel_refresh
 from clients.models import (Appointment, Call, Contact, Deal, DealStageHistory, FunnelStep, PipelineStage, Staff,
                             StaffKind)
 from ptd.bulk import upsert_newer
@@ -263,6 +264,7 @@ def deals_upsert_from_hubspot(*, workspace: Workspace, objects: list[dict]) -> d
                                 "stage_id": prop.removeprefix("hs_date_entered_"), "entered_at": entered})
     upsert_newer(DealStageHistory, history, unique_fields=["deal_id", "stage_id"], update_fields=["entered_at"],
                  version_field=None)
+    deal_funnel_refresh(workspace_id=workspace.pk, deal_ids=list(by_hs.values()))  # bulk SQL: no signals
     publish(workspace_id=workspace.pk, topics=["deals"], staff_ids=staff.values())
     return by_hs
 

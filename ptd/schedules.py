@@ -39,6 +39,8 @@ SCHEDULES = [
     Declared("intervention-reminders", "clients.intervention_tasks.intervention_reminders", "10 * * * *",
              "alerts for overdue interventions"),
     Declared("stripe-sync", "finance.tasks.sync_stripe", "30 1 * * *", "Stripe backfill (DESIGN §8: 01:30)"),
+    # Writes refresh the rows they touch; the nightly rebuild corrects anything that bypassed them.
+    Declared("rollups", "clients.funnel.deal_funnel_rebuild", "0 3 * * *", "rebuild the deal funnel rollup (03:00)"),
 ]
 
 

@@ -52,6 +52,7 @@ def test_sign_in_and_navigation(live_server, browser, workspace, make_user, make
     for label in hidden:
         assert label not in nav
     assert page.locator(".demo-banner").is_visible()
+    page.goto(f"{live_server.url}/data/")
     assert page.locator("#sources .source-count").first.inner_text() == "1"
     assert errors == []  # no script errors (CSP blocks inline scripts without the nonce)
     page.click(".logout-form button")

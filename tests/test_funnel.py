@@ -69,3 +69,34 @@ def test_query_counts_do_not_grow_with_deals(workspace, deals, django_assert_max
         conversion(all_deals, NOV, "booked", "held", workspace_id=workspace.pk, group_by="owner_id")
     with django_assert_max_num_queries(2):
         stage_volumes(all_deals, NOV, workspace_id=workspace.pk)
+
+
+def _live_first_entries(workspace):
+    """When each deal first entered each step, straight from stage history (the rollup's definition)."""
+    from clients.funnel import STEP_ORDER, stage_ids
+
+    step_of = {sid: step for step, ids in stage_ids(workspace.pk).items() for sid in ids}
+    expected = {}
+    for h in DealStageHistory.objects.filter(workspace=workspace):
+        key = (h.deal_id, step_of[h.stage_id])
+        expected[key] = min(expected.get(key, h.entered_at), h.entered_at)
+    return {(deal, step): when for (deal, step), when in expected.items() if step in [*STEP_ORDER, "closed_lost"]}
+
+
+def _rollup_entries(workspace):
+    from clients.models import DealFunnel
+    from clients.models_funnel import STEP_FIELDS
+
+    return {(row.deal_id, f.removesuffix("_at")): getattr(row, f)
+            for row in DealFunnel.objects.filter(workspace=workspace) for f in STEP_FIELDS if getattr(row, f)}
+
+
+def test_rollup_equals_the_live_computation_and_the_rebuild_repairs_it(workspace, deals):
+    from clients.funnel import deal_funnel_rebuild
+
+    assert _rollup_entries(workspace) == _live_first_entries(workspace)  # kept current by the writes
+    # A write that bypasses the ORM (bulk SQL) leaves the rollup stale until the 03:00 rebuild.
+    DealStageHistory.objects.filter(workspace=workspace, stage_id=HELD).update(entered_at=at(11, 20))
+    assert _rollup_entries(workspace) != _live_first_entries(workspace)
+    assert "7 deals" in deal_funnel_rebuild()
+    assert _rollup_entries(workspace) == _live_first_entries(workspace)

@@ -1,0 +1,33 @@
+"""DealFunnel: one row per deal with when it first entered each funnel step — a rollup of DealStageHistory
+that keeps the funnel pages fast at a million deals (a period's cohort is one index range). Rebuilt at 03:00
+and refreshed for the changed deals whenever stage history is written (clients.funnel.deal_funnel_refresh);
+tests hold it equal to the live computation from history."""
+
+from django.db import models
+
+from ptd.models import WorkspaceModel
+
+STEP_FIELDS = ["lead_at", "booked_at", "held_at", "qualified_at", "package_selected_at", "payment_pending_at",
+               "closed_won_at", "closed_lost_at"]
+
+
+class DealFunnel(WorkspaceModel):
+    deal = models.OneToOneField("clients.Deal", on_delete=models.CASCADE, primary_key=True, related_name="funnel")
+    # Rank of the deal's current stage in the funnel order (0 lead … 6 closed won), -1 closed lost, null unmapped.
+    current_rank = models.SmallIntegerField(null=True)
+    lead_at = models.DateTimeField(null=True)
+    booked_at = models.DateTimeField(null=True)
+    held_at = models.DateTimeField(null=True)
+    qualified_at = models.DateTimeField(null=True)
+    package_selected_at = models.DateTimeField(null=True)
+    payment_pending_at = models.DateTimeField(null=True)
+    closed_won_at = models.DateTimeField(null=True)
+    closed_lost_at = models.DateTimeField(null=True)
+
+    ROLE_SCOPE = {"coach": "deal__owner", "setter": "deal__contact__owner"}
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", f], name=f"dealfunnel_{f}") for f in STEP_FIELDS]
+
+    def __str__(self):
+        return f"funnel of deal {self.deal_id}"

@@ -1,0 +1,211 @@
+"""Reads of the sales pages (DESIGN §7 rows 5 and 7): the pipeline by funnel step, the aging of open deals
+and the results of each coach/closer. Deals come from clients.funnel.deals_of (a coach sees own deals) and
+every "entered / won / lost in the period" is clients.funnel's definition, so these numbers add up to the
+KPIs of clients.metrics_sales."""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.db.models import (Case, CharField, Count, DurationField, ExpressionWrapper, F, FilteredRelation,
+                              IntegerField, Q, QuerySet, Sum, Value, When)
+from django.db.models.functions import Cast, Coalesce, Concat, Extract, Trim
+from django.urls import reverse
+from django.utils import timezone
+
+from clients.funnel import STEP_ORDER, conversion, deals_of, entered_in, stage_ids, stage_volumes
+from clients.models import FunnelStep, PipelineStage, Staff, StaffKind
+from ptd.metrics import ratio
+from ptd.periods import Period
+from ptd.scoping import Scope, scoped
+
+OPEN_STEPS = STEP_ORDER[:-1]  # closed won and closed lost are the exits
+STEP_LABELS = dict(FunnelStep.choices)
+CLOSER_KINDS = [StaffKind.COACH, StaffKind.ADMIN]  # who closes assessments (DESIGN §7 row 7)
+OTHER_OWNER = "Not owned by a coach"  # deals with no owner or a setter as owner: still counted in the totals
+# (label, the most days since entering the current stage; None = no upper bound)
+AGING_BUCKETS = [("0–7 days", 7), ("8–14 days", 14), ("15–30 days", 30), ("31–60 days", 60), ("over 60 days", None)]
+
+
+# ---- periods ----
+
+def month_of(day: date, tz: ZoneInfo) -> Period:
+    """The whole calendar month containing `day` (its prior period is then the month before)."""
+    first = day.replace(day=1)
+    last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
+    return Period(key="month", label=first.strftime("%B %Y"), first_day=first, last_day=last, tz=tz)
+
+
+def months_up_to(month: Period, count: int) -> list[Period]:
+    """`count` calendar months ending with `month`, oldest first."""
+    months = [month]
+    while len(months) < count:
+        months.insert(0, month_of(months[0].first_day - timedelta(days=1), month.tz))
+    return months
+
+
+# ---- page 5: the pipeline by funnel step ----
+
+@dataclass(frozen=True)
+class StageRow:
+    step: str
+    label: str
+    entered: int  # stage volume: deals entering the step in the period
+    next_label: str
+    to_next: Decimal | None  # cohort conversion to the next step, in %
+    open_deals: int | None  # deals in the step now (None for the closed exits)
+    open_value: Decimal | None  # Σ amount of those deals, AED
+
+    def as_row(self, order: int) -> dict:
+        return {"order": order, "label": self.label, "entered": self.entered, "to_next": self.to_next,
+                "next_label": self.next_label, "open_deals": self.open_deals, "open_value": self.open_value}
+
+
+def pipeline_stages_for(access: Scope, period: Period) -> list[StageRow]:
+    """Each funnel step in order, then closed lost: stage volume in the period, cohort conversion to the next
+    step (of the deals entering it in the period, the share that reached the next by now), and the deals
+    sitting in it now with their value. Steps before the first one any deal entered are left out (a pipeline
+    whose deals start at "assessment booked" has no "lead" step)."""
+    deals = deals_of(access)
+    workspace_id = access.workspace.pk
+    volumes = stage_volumes(deals, period, workspace_id=workspace_id)
+    open_now = _open_by_step(access)
+    rows = []
+    for index, step in enumerate([*STEP_ORDER, FunnelStep.CLOSED_LOST]):
+        next_step = STEP_ORDER[index + 1] if index + 1 < len(STEP_ORDER) else None
+        to_next = (conversion(deals, period, step, next_step, workspace_id=workspace_id).rate
+                   if next_step and volumes[step] else None)
+        count, value = open_now.get(step, (0, Decimal(0))) if step in OPEN_STEPS else (None, None)
+        rows.append(StageRow(step, STEP_LABELS[step], volumes[step], STEP_LABELS.get(next_step, ""), to_next,
+                             count, value))
+    while len(rows) > 1 and rows[0].entered == 0 and not rows[0].open_deals:
+        rows.pop(0)
+    return rows
+
+
+def _open_by_step(access: Scope) -> dict[str, tuple[int, Decimal]]:
+    """Funnel step → (deals in it now, Σ their amount), from the deals' current stage."""
+    step_of = {sid: step for step, ids in stage_ids(access.workspace.pk).items() for sid in ids}
+    out: dict[str, tuple[int, Decimal]] = {}
+    rows = (deals_of(access).filter(stage_id__in=[s for s, step in step_of.items() if step in OPEN_STEPS])
+            .values("stage_id").annotate(n=Count("pk"), value=Sum("amount", default=Decimal(0))).order_by())
+    for row in rows:
+        count, value = out.get(step_of[row["stage_id"]], (0, Decimal(0)))
+        out[step_of[row["stage_id"]]] = (count + row["n"], value + row["value"])
+    return out
+
+
+# ---- page 5: aging of open deals ----
+
+def _open_deals(access: Scope) -> QuerySet:
+    """Deals in an open step now, with when they entered their current stage (the deal's creation when
+    the history lacks that entry)."""
+    steps = stage_ids(access.workspace.pk)
+    return (deals_of(access).filter(stage_id__in=[sid for step in OPEN_STEPS for sid in steps.get(step, [])])
+            .annotate(current=FilteredRelation("stage_history", condition=Q(stage_history__stage_id=F("stage_id"))))
+            .annotate(in_stage_since=Coalesce("current__entered_at", "created_at")))
+
+
+@dataclass(frozen=True)
+class AgingBucket:
+    label: str
+    deals: int
+    value: Decimal
+
+
+def aging_for(access: Scope) -> list[AgingBucket]:
+    """Open deals now by whole days since they entered their current stage, with their Σ amount (AED)."""
+    now = timezone.now()
+    # `days ≤ upper` ⇔ entered after now − (upper + 1) days: compares the stored time, no per-row arithmetic
+    bucket = Case(*(When(in_stage_since__gt=now - timedelta(days=upper + 1), then=Value(i))
+                    for i, (_, upper) in enumerate(AGING_BUCKETS[:-1])),
+                  default=Value(len(AGING_BUCKETS) - 1), output_field=IntegerField())
+    counts = {row["bucket"]: row for row in _open_deals(access).annotate(bucket=bucket).values("bucket")
+              .annotate(n=Count("pk"), value=Sum("amount", default=Decimal(0))).order_by()}
+    return [AgingBucket(label, counts.get(i, {}).get("n", 0), counts.get(i, {}).get("value", Decimal(0)))
+            for i, (label, _) in enumerate(AGING_BUCKETS)]
+
+
+def open_deal_rows_for(access: Scope) -> QuerySet:
+    """Open deals as table rows (dicts, sorted in SQL by the table): client, deal id, owner, stage, days in it."""
+    labels = dict(scoped(PipelineStage, access).values_list("stage_id", "label"))
+    prefix, suffix = reverse("client-detail", args=[0]).rsplit("0", 1)
+    return _open_deals(access).annotate(
+        ref=Coalesce("hubspot_id", Concat(Value("#"), Cast("pk", CharField()))),
+        client=Trim(Concat("contact__first_name", Value(" "), "contact__last_name")),
+        url=Case(When(contact_id__isnull=False, then=Concat(Value(prefix), Cast("contact_id", CharField()), Value(suffix))),
+                 default=Value(""), output_field=CharField()),
+        owner_name=F("owner__name"),
+        stage=Case(*(When(stage_id=sid, then=Value(label)) for sid, label in labels.items()), default=F("stage_id"),
+                   output_field=CharField()),
+        days_in_stage=Extract(ExpressionWrapper(Value(timezone.now()) - F("in_stage_since"),
+                                                output_field=DurationField()), "day"),
+    ).values("pk", "ref", "client", "url", "owner_name", "stage", "in_stage_since", "days_in_stage", "amount",
+             "cash_collected")
+
+
+# ---- page 7: results per coach/closer ----
+
+def _owner_group():
+    """The deal's owner when a coach or admin (a closer), else None: unowned and setter-owned deals form one
+    row, so the rows add up to the whole."""
+    return Case(When(owner__kind__in=CLOSER_KINDS, then=F("owner_id")), default=Value(None),
+                output_field=IntegerField())
+
+
+def closer_results_for(access: Scope, period: Period, months: list[Period]) -> list[dict]:
+    """One row per coach/closer the person may see (plus deals not owned by one, if any): in the period,
+    assessments held, deals won and lost, close rate, won value, cash collected on the won deals and the
+    collection rate; then Σ amount of deals won in each of `months` (`sales`, oldest first) and, for the last
+    month, the target and % of target. One grouped query per funnel step and month, whatever the rows."""
+    deals = deals_of(access)
+    steps = stage_ids(access.workspace.pk)
+
+    def by_owner(step: str, within: Period, **sums) -> dict:
+        rows = entered_in(deals, steps, step, within).annotate(group=_owner_group()).values("group")
+        return {row["group"]: row for row in rows.annotate(n=Count("pk"), **sums).order_by()}
+
+    held, lost = by_owner(FunnelStep.HELD, period), by_owner(FunnelStep.CLOSED_LOST, period)
+    won = by_owner(FunnelStep.CLOSED_WON, period, value=Sum("amount", default=Decimal(0)),
+                   cash=Sum("cash_collected", default=Decimal(0)))
+    monthly = [by_owner(FunnelStep.CLOSED_WON, m, value=Sum("amount", default=Decimal(0))) for m in months]
+    staff = scoped(Staff, access).filter(kind__in=CLOSER_KINDS).values("pk", "name", "is_active", "monthly_target")
+    people = [(s["pk"], s["name"], s["monthly_target"], s["is_active"]) for s in staff]
+    if any(None in counts for counts in (held, lost, won, *monthly)):
+        people.append((None, OTHER_OWNER, None, False))
+    rows = []
+    for pk, name, target, active in people:
+        w = won.get(pk, {})
+        sales = [m.get(pk, {}).get("value", Decimal(0)) for m in monthly]
+        row = {"pk": pk, "name": name, "url": reverse("coach-detail", args=[pk]) if pk else "",
+               "held": held.get(pk, {}).get("n", 0), "won": w.get("n", 0), "lost": lost.get(pk, {}).get("n", 0),
+               "won_value": w.get("value", Decimal(0)), "cash": w.get("cash", Decimal(0)),
+               "sales": sales, "month_sales": sales[-1], "target": target}
+        if active or row["held"] or row["won"] or row["lost"] or any(sales):
+            rows.append(_with_rates(row))  # a departed coach stays while their deals are in the numbers
+    return rows
+
+
+def _with_rates(row: dict) -> dict:
+    return {**row, "close_rate": ratio(row["won"], row["won"] + row["lost"], 100),
+            "collection_rate": ratio(row["cash"], row["won_value"], 100),
+            "target_pct": ratio(row["month_sales"], row["target"], 100)}
+
+
+def totals_of(rows: list[dict]) -> dict:
+    """The totals row: every row summed (the seed summed only the top 3); rates recomputed from the sums,
+    % of target = all sales of the month ÷ Σ targets."""
+    total = {"name": "All", "held": 0, "won": 0, "lost": 0, "won_value": Decimal(0), "cash": Decimal(0),
+             "month_sales": Decimal(0), "target": None}
+    months = len(rows[0]["sales"]) if rows else 0
+    total["sales"] = [sum((r["sales"][i] for r in rows), Decimal(0)) for i in range(months)]
+    for r in rows:
+        for key in ("held", "won", "lost", "won_value", "cash", "month_sales"):
+            total[key] += r[key]
+        if r["target"] is not None:
+            total["target"] = (total["target"] or Decimal(0)) + r["target"]
+    return _with_rates(total)
