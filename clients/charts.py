@@ -193,8 +193,9 @@ def calls_by_hour(hours, tz_name: str) -> dict:
     city = tz_name.rsplit("/", 1)[-1].replace("_", " ")
     fig.update_layout(title="When do calls get answered?", barmode="stack", bargap=0.15,
                       xaxis=dict(title=f"hour of day ({city} time)", tickmode="array", tickvals=list(range(0, 24, 3)),
-                                 ticktext=[f"{h:02d}:00" for h in range(0, 24, 3)], range=[-0.5, 23.5]),
-                      yaxis=dict(title="calls", rangemode="tozero"), legend=dict(orientation="h", y=-0.3), **LAYOUT)
+                                 ticktext=[f"{h:02d}h" for h in range(0, 24, 3)], tickangle=0, range=[-0.5, 23.5]),
+                      yaxis=dict(title="calls", rangemode="tozero"),
+                      legend=dict(orientation="h", y=-0.3, traceorder="normal"), **LAYOUT)
     return json.loads(fig.to_json())
 
 

@@ -2,7 +2,8 @@
 
 Admins and viewers see every coach's snapshot (viewers without client names). A coach sees the whole
 leaderboard — every coach's name, rank, rank change and score, for peer benchmarking — but the detail
-(portfolio figures, red flags, best and worst clients) only of their own snapshot. Setters see nothing.
+(portfolio figures, red flags, best and worst clients, sessions delivered) only of their own snapshot and
+only their own coach page. Setters see nothing.
 """
 
 from __future__ import annotations
@@ -11,13 +12,51 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Avg, Count, F, Max
+from django.db.models import Avg, Count, Exists, F, Max, OuterRef, Q, QuerySet
+from django.urls import reverse
 
+from clients.coach_performance import WEIGHTS
+from clients.models import (HealthScore, Intervention, InterventionStatus, Priority, SessionStatus, Staff,
+                            StaffKind, TrainingSession)
 from clients.models_coach import CoachSnapshot
+from clients.selectors_health import ZONES
+from clients.selectors_interventions import interventions_queue_for
+from clients.selectors_overview import choice_label, client_label, of_contact, url_of
+from ptd.metrics import KPI
 from ptd.models import Role
+from ptd.periods import Period
 from ptd.scoping import Scope, role_may_see, scoped
 
 HISTORY_DAYS = 84
+SNAPSHOT_SOURCE = "Coach snapshots (built daily from health scores, packages, sessions and interventions)"
+
+# The parts of the performance score (clients.coach_performance), in the order of their weight.
+PART_LABELS = {"health": "Average health", "green_share": "Green share", "retention": "Retention",
+               "interventions": "Intervention success", "balance": "Balance"}
+PART_NOTES = {"green_share": " (purple + green clients)", "retention": " (clients kept over 30 days)",
+              "balance": " (improving vs declining clients)"}
+SCORE_PARTS = [(key, PART_LABELS[key], WEIGHTS[key]) for key in WEIGHTS]
+SCORE_FORMULA = ("0–100, weighted: " + ", ".join(f"{weight} % {label.lower()}{PART_NOTES.get(key, '')}"
+                                                 for key, label, weight in SCORE_PARTS)
+                 + "; a part without data is left out and the other weights scaled up")
+
+# A coach page's snapshot KPIs: (field, label, unit, higher is better, formula, why it can be empty).
+NO_ACTIVE_CLIENTS = "no active client on this snapshot"
+SNAPSHOT_KPIS = [
+    ("performance_score", "Performance score", "score", True, SCORE_FORMULA, "no part of the score has data yet"),
+    ("avg_health", "Average health", "score", True, "mean health total of the coach's active clients that day",
+     NO_ACTIVE_CLIENTS),
+    ("active_clients", "Active clients", "count", True,
+     "the coach's clients scored that day with a package in date or a session attended in the last 30 days", ""),
+    ("zone_red", "Active clients in red", "count", False, "active clients in the red zone", ""),
+    ("at_risk_revenue", "At-risk revenue", "AED", False,
+     "Σ remaining package value (value × sessions left ÷ sessions bought) of active clients in yellow or red", ""),
+    ("intervention_success_rate", "Intervention success", "%", True,
+     ("interventions assigned to the coach and done in the last 90 days with a positive 30-day health change "
+      "÷ those with a 30-day change measured"), "no intervention of the last 90 days has its 30-day result yet"),
+    ("churned_clients", "Clients lost (30 days)", "count", False,
+     "clients whose last package ended in the last 30 days with no renewal and no attended session since", ""),
+]
 
 
 @dataclass
@@ -34,8 +73,30 @@ class LeaderboardRow:
 @dataclass
 class CoachDetail:
     snapshot: CoachSnapshot
-    history: list[dict] = field(default_factory=list)  # oldest first: date, avg_health, score, rank, active
+    history: list[dict] = field(default_factory=list)  # oldest first: date, rank and the SNAPSHOT_KPIS fields
     peers: dict = field(default_factory=dict)  # workspace averages of the day and the number of coaches ranked
+
+    @property
+    def previous(self) -> dict | None:
+        """The coach's snapshot before this one (within the history window): what the KPIs compare with."""
+        return self.history[-2] if len(self.history) > 1 else None
+
+    @property
+    def parts(self) -> list[dict]:
+        return score_parts(self.snapshot.score_parts)
+
+
+def score_parts(stored: dict) -> list[dict]:
+    """The score's parts in weight order: key, label, value (0–100, None without data), effective weight (0–1)."""
+    return [{"key": key, "label": label, "value": stored.get(key, {}).get("value"),
+             "weight": stored.get(key, {}).get("weight") or 0} for key, label, _ in SCORE_PARTS]
+
+
+def coach_for(scope: Scope, staff_id: int) -> Staff | None:
+    """The coach (a coach, or any staff member with snapshots) if the person may open their page: admins and
+    viewers any of the workspace, a coach only themself."""
+    has_snapshots = Exists(CoachSnapshot.objects.filter(coach_id=OuterRef("pk")))
+    return scoped(Staff, scope).filter(Q(kind=StaffKind.COACH) | has_snapshots, pk=staff_id).first()
 
 
 def latest_snapshot_day(scope: Scope) -> date | None:
@@ -86,7 +147,7 @@ def coach_detail_for(scope: Scope, coach_id: int, day: date | None = None) -> Co
     if snapshot is None:
         return None
     history = list(mine.filter(date__gt=day - timedelta(days=HISTORY_DAYS), date__lte=day).order_by("date")
-                   .values("date", "avg_health", "performance_score", "rank", "active_clients", "zone_red"))
+                   .values("date", "rank", *(kpi[0] for kpi in SNAPSHOT_KPIS)))
     peers = CoachSnapshot.objects.filter(workspace_id=scope.workspace.pk, date=day).aggregate(
         avg_score=Avg("performance_score"), avg_health=Avg("avg_health"), ranked=Count("rank"))
     peers = {"avg_score": _round(peers["avg_score"]), "avg_health": _round(peers["avg_health"]),
@@ -96,3 +157,92 @@ def coach_detail_for(scope: Scope, coach_id: int, day: date | None = None) -> Co
 
 def _round(value) -> Decimal | None:
     return None if value is None else Decimal(value).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def coach_kpis(detail: CoachDetail) -> list[KPI]:
+    """The snapshot's KPIs, each compared with the coach's previous snapshot (the one before it in the history)."""
+    previous = detail.previous or {}
+    kpis = []
+    for name, label, unit, higher_is_better, formula, empty_reason in SNAPSHOT_KPIS:
+        value = getattr(detail.snapshot, name)
+        prior = previous.get(name)
+        kpis.append(KPI(name, label, unit, formula, SNAPSHOT_SOURCE, None if value is None else Decimal(value),
+                        None if prior is None else Decimal(prior), higher_is_better,
+                        "" if value is not None else empty_reason))
+    return kpis
+
+
+def sessions_delivered_by_coach(scope: Scope, period: Period) -> dict[int, int]:
+    """{coach id: attended sessions they ran in the period}, one grouped query. A coach's scope holds the
+    sessions of their own clients, so only their own count is complete (the leaderboard shows only that)."""
+    rows = (scoped(TrainingSession, scope)
+            .filter(status=SessionStatus.ATTENDED, starts_at__gte=period.start, starts_at__lt=period.end,
+                    coach_id__isnull=False)
+            .values("coach_id").annotate(n=Count("pk")).order_by())
+    return {r["coach_id"]: r["n"] for r in rows}
+
+
+def coach_leaderboard_rows_for(scope: Scope, sessions_period: Period | None = None) -> tuple[date | None, list[dict]]:
+    """The latest leaderboard as table rows, best first, and its day. Figures beyond name, rank and score (and
+    the link to the coach page) are None where the person may not see that coach's detail. With
+    `sessions_period`, each row also counts the sessions the coach delivered in it."""
+    day = latest_snapshot_day(scope)
+    board = coach_leaderboard_for(scope, day) if day else []
+    sessions = sessions_delivered_by_coach(scope, sessions_period) if sessions_period and board else {}
+    rows = []
+    for row in board:
+        snap = row.snapshot
+        parts = snap.score_parts if snap else {}
+        detail = {
+            "coach_url": reverse("coach-detail", args=[row.coach_id]),
+            "active_clients": snap.active_clients, "avg_health": snap.avg_health,
+            "green_share": parts.get("green_share", {}).get("value"),
+            "retention": parts.get("retention", {}).get("value"),
+            "intervention_success": snap.intervention_success_rate,
+            "balance": parts.get("balance", {}).get("value"),
+            "purple": snap.zone_purple, "green": snap.zone_green, "yellow": snap.zone_yellow, "red": snap.zone_red,
+            "at_risk_revenue": snap.at_risk_revenue, "sessions_delivered": sessions.get(row.coach_id, 0),
+            "parts": score_parts(parts),
+        } if snap else {"coach_url": "", "parts": None}
+        rows.append({"coach_id": row.coach_id, "coach": row.coach_name, "rank": row.rank,
+                     "rank_change": row.rank_change, "score": row.performance_score, "is_own": row.is_own, **detail})
+    return day, rows
+
+
+def coach_zone_counts_for(scope: Scope, coach_id: int, day: date) -> list[dict]:
+    """The coach's clients scored on `day` per zone: every scored client, as the at-risk table, the Overview and
+    the client list count them (the snapshot's zone counts cover active clients only). One grouped query."""
+    counts = dict(scoped(HealthScore, scope).filter(date=day, contact__coach_id=coach_id)
+                  .values_list("zone").annotate(n=Count("pk")).order_by())
+    return [{"zone": zone.value, "label": zone.label, "count": counts.get(zone.value, 0)} for zone in ZONES]
+
+
+def coach_sessions_for(scope: Scope, coach_id: int, period: Period) -> tuple[KPI, QuerySet]:
+    """Sessions the coach ran in the period: the "sessions delivered" KPI (attended, with the prior period) and
+    every session of the period as table rows (starts_at, client, client_url, status_label)."""
+    theirs = scoped(TrainingSession, scope).filter(coach_id=coach_id)
+    prior = period.prior()
+    attended = Q(status=SessionStatus.ATTENDED)
+    counts = theirs.filter(starts_at__gte=prior.start, starts_at__lt=period.end).aggregate(
+        now=Count("pk", filter=attended & Q(starts_at__gte=period.start)),
+        before=Count("pk", filter=attended & Q(starts_at__lt=period.start)))
+    kpi = KPI("sessions_delivered", "Sessions delivered", "count",
+              "training sessions this coach ran with status attended, start time in the period",
+              "Sessions feed", Decimal(counts["now"]), Decimal(counts["before"]), True)
+    rows = (theirs.filter(starts_at__gte=period.start, starts_at__lt=period.end)
+            .values("pk", "starts_at", "contact_id")
+            .annotate(client=of_contact(scope, label=client_label(scope)),
+                      client_url=url_of("client-detail", "contact_id"),
+                      status_label=choice_label("status", SessionStatus.choices)))
+    return kpi, rows
+
+
+def coach_open_interventions_for(scope: Scope, coach_id: int) -> QuerySet:
+    """Open and in-progress interventions assigned to the coach, as table rows."""
+    return (interventions_queue_for(access=scope).filter(assigned_to_id=coach_id)
+            .values("pk", "contact_id", "due_at", "created_at")
+            .annotate(client=of_contact(scope, label=client_label(scope)),
+                      client_url=url_of("client-detail", "contact_id"),
+                      kind_label=choice_label("kind", Intervention.KINDS),
+                      priority_label=choice_label("priority", Priority.choices),
+                      status_label=choice_label("status", InterventionStatus.choices)))

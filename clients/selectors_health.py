@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import Avg, Count, Max
+from django.db.models import Avg, Count
 
 from clients.models import HealthScore, Zone
 from ptd.scoping import Scope, scoped
@@ -26,7 +26,8 @@ class ZoneCount:
 
 
 def latest_scored_day(access: Scope) -> date | None:
-    return scoped(HealthScore, access).aggregate(d=Max("date"))["d"]
+    # ORDER BY … LIMIT 1 walks the (workspace, date) index from its end; MAX() over a coach's join scans.
+    return scoped(HealthScore, access).order_by("-date").values_list("date", flat=True).first()
 
 
 def zone_counts_for(access: Scope, day: date) -> list[ZoneCount]:
@@ -44,9 +45,3 @@ def average_health_trend_for(access: Scope, day: date, days: int = 30) -> list[t
     rows = (scoped(HealthScore, access).filter(date__gt=day - timedelta(days=days), date__lte=day)
             .values("date").annotate(avg=Avg("total")).order_by("date"))
     return [(r["date"], round(float(r["avg"]), 1)) for r in rows]
-
-
-def at_risk_clients_for(access: Scope, day: date, limit: int = 25) -> list[HealthScore]:
-    """Yellow and red clients of the day, highest churn risk first."""
-    return list(scoped(HealthScore, access).filter(date=day, zone__in=[Zone.YELLOW, Zone.RED])
-                .select_related("contact", "contact__coach").order_by("-churn_risk", "total")[:limit])

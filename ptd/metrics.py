@@ -88,7 +88,9 @@ class KPI:
 
     @property
     def delta_display(self) -> str:
-        return "—" if self.delta_pct is None else f"{self.delta_pct:+.1f} %"
+        if self.delta_pct is None:
+            return "—"
+        return "0.0 %" if self.delta_pct == 0 else f"{self.delta_pct:+.1f} %"  # no arrow for no change
 
     def as_dict(self) -> dict:
         return {"name": self.name, "label": self.label, "unit": self.unit, "formula": self.formula,
@@ -112,6 +114,8 @@ def format_value(value, unit: str) -> str:
         return f"{value:.2f}×"
     if unit == "score":
         return f"{value:.1f}"
+    if unit == "minutes":
+        return f"{value:,.1f} min"
     return f"{value:,.0f}"
 
 

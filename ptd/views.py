@@ -55,13 +55,11 @@ def bad_request(request, exception):
 
 
 def data_sources(request):
+    """Your data: what is stored per source, counted within the person's scope."""
     require_page(request, "data-sources")
     # Counts are all-time, so this page shows no period filter.
-    context = {"sources": selectors.data_sources_for(request.access), "period": None,
-               "greeting": f"Hello, {request.user.first_name or request.user.username}"}
-    if request.htmx or request.GET.get("partial") == "sources":
-        return render(request, "ptd/home.html#sources", context)
-    return render(request, "ptd/home.html", context)
+    context = {"sources": selectors.data_sources_for(request.access), "period": None}
+    return render_page(request, "ptd/data_sources.html", context, ["sources"])
 
 
 def integration_settings(request):

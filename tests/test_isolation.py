@@ -115,9 +115,18 @@ def test_staff_link_to_another_workspace_is_refused_and_would_leak_nothing(two, 
 
 
 def _home(client) -> tuple[dict, str]:
-    response = client.get("/")
+    """The "Your data" counts per source (and the page's HTML)."""
+    response = client.get("/data/")
     assert response.status_code == 200
     return {s.label: s.count for s in response.context["sources"]}, response.content.decode()
+
+
+def _executive(client) -> dict[str, str]:
+    """The executive page's KPI values by name (default period: the last 30 days, which holds "now")."""
+    response = client.get("/")
+    assert response.status_code == 200
+    context = response.context
+    return {k.name: k.display for group in ("money", "acquisition", "clients_health") for k in context[group].kpis}
 
 
 @pytest.mark.django_db
@@ -126,7 +135,7 @@ def _home(client) -> tuple[dict, str]:
     ("admin_b", 2, 2, "PTD Abu Dhabi"),
     ("viewer_b", 2, 2, "PTD Abu Dhabi"),
 ])
-def test_home_page_counts_only_the_members_workspace(two, client_for, who, contacts, payments, workspace_name):
+def test_data_page_counts_only_the_members_workspace(two, client_for, who, contacts, payments, workspace_name):
     counts, content = _home(client_for(two[who]))
     assert counts["Contacts"] == contacts
     assert counts["Payments"] == payments
@@ -137,7 +146,19 @@ def test_home_page_counts_only_the_members_workspace(two, client_for, who, conta
 
 
 @pytest.mark.django_db
-def test_coach_home_page_counts_only_own_clients_of_own_workspace(two, client_for):
+@pytest.mark.parametrize("who,leads,revenue", [
+    ("admin_a", "3", "AED 9,000"),
+    ("admin_b", "2", "AED 6,000"),
+    ("viewer_b", "2", "AED 6,000"),
+    ("coach_user_b", "2", "—"),  # coach: own clients, no finance
+])
+def test_executive_page_counts_only_the_members_workspace(two, client_for, who, leads, revenue):
+    values = _executive(client_for(two[who]))
+    assert (values["new_leads"], values["cash_collected"]) == (leads, revenue)
+
+
+@pytest.mark.django_db
+def test_coach_data_page_counts_only_own_clients_of_own_workspace(two, client_for):
     counts, _ = _home(client_for(two["coach_user_b"]))
     assert counts["Contacts"] == 2
     assert counts["Deals"] == 2
@@ -153,8 +174,10 @@ def test_member_of_both_sees_each_workspace_only_while_it_is_active(two, make_us
 
     client.post("/workspace/switch/", {"workspace": "ptd"})
     assert _home(client)[0]["Contacts"] == 3
+    assert _executive(client)["new_leads"] == "3"
     client.post("/workspace/switch/", {"workspace": "abu-dhabi"})
     assert _home(client)[0]["Contacts"] == 2
+    assert _executive(client)["new_leads"] == "2"
 
 
 # --- API -----------------------------------------------------------------------------------------------------------

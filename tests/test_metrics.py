@@ -6,8 +6,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from clients.models import Call, Contact, HealthScore, Package
-from finance.models import Payment, Refund
+from clients.models import Call, Contact, Deal, HealthScore, Intervention, Package, TrainingSession
+from finance.metrics import net_revenue_by_day
+from finance.models import Payment, Refund, Subscription
+from marketing.metrics import new_leads_by_day
 from marketing.models import Ad, AdInsight, AdSet, Campaign
 from ptd.metrics import KPI, kpi, kpis
 from ptd.periods import resolve_period
@@ -28,7 +30,7 @@ def world(workspace, make_staff, make_user):
     # November leads: 3 (one from an ad, one of them Dana's client); October: 2 (prior period is 31 Oct back 30 days)
     aisha = Contact.objects.create(workspace=workspace, first_name="Aisha", created_at=at(3), coach=dana,
                                    owner=sam, fb_ad_id="111")
-    Contact.objects.create(workspace=workspace, first_name="Omar", created_at=at(10), owner=sam)
+    omar = Contact.objects.create(workspace=workspace, first_name="Omar", created_at=at(10), owner=sam)
     Contact.objects.create(workspace=workspace, first_name="Lina", created_at=datetime(2026, 11, 30, 23, 30, tzinfo=DUBAI))
     Contact.objects.create(workspace=workspace, first_name="Old", created_at=at(-15))
     Contact.objects.create(workspace=workspace, first_name="Older", created_at=at(-20))
@@ -55,9 +57,31 @@ def world(workspace, make_staff, make_user):
     for day, spend in [(date(2026, 11, 2), "60.00"), (date(2026, 11, 20), "40.00"), (date(2026, 10, 20), "30.00")]:
         AdInsight.objects.create(workspace=workspace, ad=ad, adset=adset, campaign=campaign, date=day,
                                  spend=Decimal(spend))
+    # Omar is a member through a Stripe subscription only (no package, no coach, never scored).
+    Subscription.objects.create(workspace=workspace, stripe_id="sub_1", contact=omar, status="active",
+                                created=at(-1))
+    TrainingSession.objects.create(workspace=workspace, source_id="s1", contact=aisha, coach=dana, starts_at=at(12),
+                                   status="attended")
+    TrainingSession.objects.create(workspace=workspace, source_id="s2", contact=omar, starts_at=at(13),
+                                   status="no_show")
+    # Deals created in November: one of an ad lead (Aisha), one not; October: one of an ad lead.
+    for i, (who, day) in enumerate([(aisha, 5), (omar, 6), (aisha, -10), (None, 7)]):  # the last has no contact
+        Deal.objects.create(workspace=workspace, hubspot_id=f"d{i}", contact=who, owner=dana, stage_id="closedwon",
+                            created_at=at(day))
+    # Critical interventions: pending at the end of November = opened before 1 Dec and not closed by then.
+    for kind, priority, status, opened, closed, coach in [
+        ("emergency", "critical", "open", at(10), None, dana),  # pending at Nov end (Dana's)
+        ("re_engagement", "critical", "done", at(20), datetime(2026, 12, 2, 9, tzinfo=DUBAI), None),  # closed after
+        ("proactive_checkin", "critical", "dismissed", at(-20), at(15), None),  # pending at Oct end only
+        ("upgrade_opportunity", "high", "open", at(11), None, dana),  # not critical
+        ("special_promotion", "critical", "open", datetime(2026, 12, 1, 0, 5, tzinfo=DUBAI), None, None),  # later
+    ]:
+        row = Intervention.objects.create(workspace=workspace, contact=aisha, kind=kind, priority=priority,
+                                          status=status, assigned_to=coach, completed_at=closed)
+        Intervention.objects.filter(pk=row.pk).update(created_at=opened)  # created_at is auto_now_add
     users = {role: make_user(workspace, role, staff={"coach": dana, "setter": sam}.get(role))
              for role in ("admin", "coach", "setter", "viewer")}
-    return {"users": users, "dana": dana}
+    return {"users": users, "dana": dana, "aisha": aisha}
 
 
 def scope(user):
@@ -78,10 +102,82 @@ def test_values_by_hand(world):
     assert got["cash_collected"].value == Decimal("2000.00")  # 3,000 − the 1,000 refunded in November
     assert got["cash_collected"].prior == Decimal("1000.00")  # October's payment, refunded later: cash basis
     assert got["answer_rate"].value == Decimal("50.0000")
-    assert got["active_members"].value == 1
-    assert got["avg_health"].value == Decimal("40.0")
+    assert got["active_members"].value == 2  # Aisha (package with sessions left) and Omar (subscription)
+    assert got["avg_health"].value == Decimal("40.0")  # Omar was never scored: the mean of Aisha's 40
     assert got["at_risk_revenue"].value == Decimal("2500")  # 5,000 × 10 left / 20, client in red
     assert got["at_risk_revenue"].delta_display == "—"  # prior 0: no percentage
+
+
+@pytest.mark.django_db
+def test_executive_metrics_by_hand(world):
+    admin = scope(world["users"]["admin"])
+    got = {k.name: k for k in kpis(["lifetime_revenue", "cpo", "pending_critical_interventions",
+                                     "active_client_rate"], NOV, admin)}
+    # All collected payments before 1 Dec (3,000 + 1,000) − refunds before it (1,000); prior: up to 1 Nov.
+    assert (got["lifetime_revenue"].value, got["lifetime_revenue"].prior) == (Decimal("3000.00"), Decimal("1000.00"))
+    assert got["lifetime_revenue"].delta_pct == Decimal("200.0")
+    # AED 100 of November spend / 1 November deal of an ad lead (not Omar's, not the one without a contact);
+    # October: AED 30 / 1.
+    assert (got["cpo"].value, got["cpo"].prior) == (Decimal("100.00"), Decimal("30.00"))
+    assert got["cpo"].delta_good is False  # a dearer deal is worse
+    # November end: the open one and the one closed on 2 Dec; October end: only the one dismissed on 15 Nov.
+    assert (got["pending_critical_interventions"].value, got["pending_critical_interventions"].prior) == (2, 1)
+    # Aisha attended in November, Omar only missed one: 1 of 2 members.
+    assert got["active_client_rate"].value == Decimal("50.0000")
+
+
+@pytest.mark.django_db
+def test_executive_metrics_scoped(world):
+    coach, setter = scope(world["users"]["coach"]), scope(world["users"]["setter"])
+    assert kpi("pending_critical_interventions", NOV, coach).value == 1  # only the one assigned to Dana
+    assert kpi("active_members", NOV, coach).value == 1  # Dana's client Aisha, not Omar
+    assert kpi("active_client_rate", NOV, coach).value == Decimal("100.0000")
+    # Setters see no packages; Omar, their lead, is a member through his subscription.
+    assert kpi("active_members", NOV, setter).value == 1
+    for name in ("lifetime_revenue", "cpo"):
+        assert kpi(name, NOV, coach).value is None and "not shown to your role" in kpi(name, NOV, coach).empty_reason
+
+
+@pytest.mark.django_db
+def test_latest_score_of_a_member_not_scored_on_the_latest_day(world):
+    """Aisha was scored on 29 Nov (the latest scored day); Omar last on 20 Nov: his 20 Nov score counts, his
+    2 Dec one (after the period) does not."""
+    admin = scope(world["users"]["admin"])
+    omar = Contact.objects.get(first_name="Omar")
+    Package.objects.create(workspace=omar.workspace, contact=omar, sessions_purchased=10, sessions_used=5,
+                           value=Decimal("1000"), starts_on=date(2026, 11, 1), expires_on=date(2026, 12, 31))
+    HealthScore.objects.create(workspace=omar.workspace, contact=omar, date=date(2026, 11, 20), total=Decimal("60"),
+                               zone="yellow")
+    HealthScore.objects.create(workspace=omar.workspace, contact=omar, date=date(2026, 12, 2), total=Decimal("90"),
+                               zone="purple")
+    assert kpi("avg_health", NOV, admin).value == Decimal("50.0")  # (40 + 60) / 2
+    assert kpi("at_risk_revenue", NOV, admin).value == Decimal("3000")  # 2,500 (Aisha, red) + 500 (Omar, yellow)
+    assert kpi("avg_health", NOV, scope(world["users"]["coach"])).value == Decimal("40.0")  # Dana's Aisha only
+
+
+@pytest.mark.django_db
+def test_stripe_not_connected_is_said_rather_than_zero(workspace, make_user):
+    admin = scope(make_user(workspace, "admin"))
+    for name in ("cash_collected", "lifetime_revenue", "gross_volume"):
+        hidden = kpi(name, NOV, admin)
+        assert hidden.value is None and hidden.empty_reason == "Stripe not connected — add the secret key in Settings"
+
+
+@pytest.mark.django_db
+def test_daily_series_follow_the_metric_definitions(world):
+    admin = scope(world["users"]["admin"])
+    revenue = dict(net_revenue_by_day(NOV, admin))
+    assert len(revenue) == 30 and sum(revenue.values()) == kpi("cash_collected", NOV, admin).value
+    assert (revenue[date(2026, 11, 2)], revenue[date(2026, 11, 4)], revenue[date(2026, 11, 5)]) == (
+        Decimal("-1000.00"), Decimal("3000.00"), Decimal("0.00"))  # the refund's day, the payment's day, nothing
+    # 30 Nov 23:30 Dubai is 19:30 UTC: the day is the Dubai day either way; add one that crosses midnight.
+    Contact.objects.create(workspace=world["aisha"].workspace, first_name="Early",
+                           created_at=datetime(2026, 11, 15, 2, 0, tzinfo=DUBAI))  # 14 Nov 22:00 UTC
+    leads = {day: (n, ad) for day, n, ad in new_leads_by_day(NOV, admin)}
+    assert leads[date(2026, 11, 3)] == (1, 1) and leads[date(2026, 11, 10)] == (1, 0)
+    assert leads[date(2026, 11, 15)] == (1, 0) and leads[date(2026, 11, 14)] == (0, 0)
+    assert leads[date(2026, 11, 30)] == (1, 0)
+    assert sum(n for n, _ in leads.values()) == kpi("new_leads", NOV, admin).value == 4
 
 
 @pytest.mark.django_db

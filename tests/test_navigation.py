@@ -36,9 +36,10 @@ def user_for(workspace, make_user, make_staff):
 
 @pytest.mark.django_db
 def test_admin_navigation(user_for, client_for):
-    response = client_for(user_for("admin")).get("/")
+    response = client_for(user_for("admin")).get("/data/")
     nav = _nav(response)
-    assert ("Your data", "/") in nav["Today"]
+    assert ("Executive", "/") in nav["Today"]
+    assert ("Your data", "/data/") in nav["Settings"]
     assert ("Integrations", "/settings/") in nav["Settings"]
     assert ("Django admin", "/admin/") in nav["Settings"]
     assert ("API reference", "/api/docs/") in nav["Settings"]
@@ -54,12 +55,13 @@ def test_admin_navigation(user_for, client_for):
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", ["coach", "setter", "viewer"])
 def test_other_roles_do_not_see_admin_navigation(user_for, client_for, role):
-    response = client_for(user_for(role)).get("/")
+    response = client_for(user_for(role)).get("/data/")
     assert response.status_code == 200
     nav = _nav(response)
-    assert ("Your data", "/") in nav["Today"]
+    assert ("Your data", "/data/") in nav["Settings"]
+    assert (("Executive", "/") in nav.get("Today", [])) is (role != "setter")  # setters have their own page
     assert not (_labels(nav) & ADMIN_ONLY_LABELS)
-    assert "Settings" not in nav
+    assert [label for label, _ in nav["Settings"]] == ["Your data"]
     content = response.content.decode()
     assert 'href="/admin/"' not in content
     assert 'href="/settings/"' not in content
@@ -70,7 +72,7 @@ def test_other_roles_do_not_see_admin_navigation(user_for, client_for, role):
 @pytest.mark.parametrize("role", ["admin", "coach", "setter", "viewer"])
 def test_every_link_a_role_is_shown_opens_for_that_role(user_for, client_for, role):
     client = client_for(user_for(role))
-    nav = _nav(client.get("/"))
+    nav = _nav(client.get("/data/"))
     for label, url in (item for items in nav.values() for item in items):
         assert client.get(url).status_code == 200, (role, label, url)
 
@@ -80,7 +82,9 @@ def test_the_current_page_is_marked_active(user_for, client_for):
     client = client_for(user_for("admin"))
     active = {i["label"]: i["active"] for g in client.get("/settings/").context["nav"] for i in g["items"]}
     assert active["Integrations"] is True
-    assert active["Your data"] is False  # "/" is active only on the home page itself
+    assert active["Executive"] is False  # "/" is active only on the executive page itself
+    active = {i["label"]: i["active"] for g in client.get("/").context["nav"] for i in g["items"]}
+    assert [label for label, on in active.items() if on] == ["Executive"]
     content = client.get("/settings/").content.decode()
     assert '<a href="/settings/" class="is-active" aria-current="page">Integrations</a>' in content
 

@@ -186,7 +186,7 @@ def test_scope_carries_the_linked_staff(world, workspace):
 
 
 def _home_counts(client) -> dict[str, int]:
-    response = client.get("/")
+    response = client.get("/data/")
     assert response.status_code == 200
     return {s.label: s.count for s in response.context["sources"]}
 
@@ -201,7 +201,7 @@ def _home_counts(client) -> dict[str, int]:
     ("coach_unlinked", 0, 0, 0, 0, 0),
     ("setter_unlinked", 0, 0, 0, 0, 0),
 ])
-def test_home_page_counts_by_role(world, client_for, who, contacts, calls, deals, payments, insights):
+def test_data_page_counts_by_role(world, client_for, who, contacts, calls, deals, payments, insights):
     counts = _home_counts(client_for(world.users[who]))
     # A role that may see no rows of a source gets no card or a zero, never someone else's count.
     assert counts.get("Contacts", 0) == contacts
@@ -213,26 +213,48 @@ def test_home_page_counts_by_role(world, client_for, who, contacts, calls, deals
         assert {"Contacts", "Calls", "Deals", "Payments", "Daily ad insights"} <= set(counts)
 
 
-def test_home_page_renders_the_scoped_count(world, client_for):
+def test_data_page_renders_the_scoped_count(world, client_for):
     """The number in the HTML is the scoped one (not only the context)."""
-    content = client_for(world.users["coach2"]).get("/").content.decode()
+    content = client_for(world.users["coach2"]).get("/data/").content.decode()
     assert '<a href="' not in content.split('id="sources"')[1].split("</section>")[0]  # no admin links for a coach
     assert '<p class="source-count">1</p>' in content  # coach2's one contact
     assert '<p class="source-count">4</p>' not in content  # the workspace's four contacts are not shown
 
 
-def test_home_partial_is_scoped_too(world, client_for):
-    response = client_for(world.users["setter2"]).get("/", headers={"HX-Request": "true"})
+def test_data_partial_is_scoped_too(world, client_for):
+    response = client_for(world.users["setter2"]).get("/data/?partial=sources", headers={"HX-Request": "true"})
     assert response.status_code == 200
     assert {s.label: s.count for s in response.context["sources"]}["Contacts"] == 1
     assert b"<html" not in response.content  # the partial, not the page
     assert b'id="sources"' in response.content
 
 
-def test_home_page_query_count_is_bounded(world, client_for, django_assert_max_num_queries):
+@pytest.mark.parametrize("who,leads,revenue", [
+    ("admin", "4", "AED 13,200"),
+    ("viewer", "4", "AED 13,200"),
+    ("coach1", "2", "—"),
+    ("coach2", "1", "—"),
+    ("coach_unlinked", "0", "—"),
+])
+def test_executive_page_by_role(world, client_for, who, leads, revenue):
+    response = client_for(world.users[who]).get("/")
+    assert response.status_code == 200
+    values = {k.name: k for k in (*response.context["money"].kpis, *response.context["acquisition"].kpis)}
+    assert (values["new_leads"].display, values["cash_collected"].display) == (leads, revenue)
+    if who.startswith("coach"):
+        assert values["cash_collected"].empty_reason == "finance figures are not shown to your role"
+
+
+@pytest.mark.parametrize("who", ["setter1", "setter_unlinked"])
+def test_setters_are_sent_from_the_executive_page_to_their_own(world, client_for, who):
+    response = client_for(world.users[who]).get("/")
+    assert response.status_code == 302 and response["Location"] == "/setter-activity-today/"
+
+
+def test_data_page_query_count_is_bounded(world, client_for, django_assert_max_num_queries):
     client = client_for(world.users["admin"])
-    client.get("/")  # warm the session and caches
+    client.get("/data/")  # warm the session and caches
     with django_assert_max_num_queries(25):
-        response = client.get("/")
+        response = client.get("/data/")
     assert response.status_code == 200
     assert {s.label: s.count for s in response.context["sources"]}["Contacts"] == 4

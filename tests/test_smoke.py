@@ -13,4 +13,7 @@ def test_admin_sees_home(workspace, make_user, client_for):
     c = client_for(make_user(workspace, "admin"))
     response = c.get("/")
     assert response.status_code == 200
-    assert b"Your data" in response.content
+    assert b"<h1>Executive</h1>" in response.content
+    data = c.get("/data/")
+    assert data.status_code == 200
+    assert b"<h1>Your data</h1>" in data.content
