@@ -502,7 +502,7 @@ def interventions_open_for_changes(*, workspace: Workspace, day: date) -> dict:
     return counts
 
 
-def _may_update(intervention: Intervention, access: Scope) -> bool:
+def intervention_may_update(intervention: Intervention, access: Scope) -> bool:
     if access.workspace.pk != intervention.workspace_id:
         return False
     if access.role == Role.ADMIN:
@@ -516,7 +516,7 @@ def intervention_update(*, intervention: Intervention, actor_access: Scope, stat
     """Move an intervention along open → in_progress → done / dismissed and/or record its outcome note.
     Raises PermissionError when the person may not update it, ValueError for an illegal transition."""
     row = Intervention.objects.select_for_update().get(pk=intervention.pk)
-    if not _may_update(row, actor_access):
+    if not intervention_may_update(row, actor_access):
         raise PermissionError("You may only update interventions assigned to you.")
     previous = row.status
     if status is not None and status != row.status:

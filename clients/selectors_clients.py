@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from clients.health_formula import DEFAULT_BANDS, DEFAULT_WEIGHTS, DIMENSIONS
-from clients.interventions import CLOSED, TRANSITIONS, ZONE_RANK, _may_update
+from clients.interventions import CLOSED, TRANSITIONS, ZONE_RANK, intervention_may_update
 from clients.models import (Call, CallDirection, CallOutcome, Contact, HealthConfig, HealthScore, Interaction,
                             Intervention, InterventionStatus, Package, Priority, Sentiment, SessionStatus, Staff,
                             StaffKind, TrainingSession, Trend, Zone)
@@ -344,7 +344,7 @@ class InterventionCard:
 
 
 def intervention_card(iv: Intervention, access: Scope) -> InterventionCard:
-    if not _may_update(iv, access):
+    if not intervention_may_update(iv, access):
         return InterventionCard(iv, [])
     moves = [(status, ACTION_LABELS[status], status in CLOSED) for status in
              (InterventionStatus.IN_PROGRESS, InterventionStatus.DONE, InterventionStatus.DISMISSED)
