@@ -7,7 +7,7 @@ from clients import charts
 from clients.selectors_sales import (aging_for, closer_results_for, month_of, months_up_to, open_deal_rows_for,
                                      pipeline_stages_for, totals_of)
 from ptd.metrics import kpi, kpis
-from ptd.tables import Column, Table, display, export_csv
+from ptd.tables import Column, Table, export_csv
 from ptd.views import page_period, render_page, require_page
 
 PIPELINE_KPIS = ["conversion_rate", "close_rate", "ghost_rate", "answer_rate", "cash_collected", "collection_rate"]
@@ -121,11 +121,8 @@ class TrackerPage:
                    help="Σ cash collected (Stripe payments linked to the deal, net of refunds) on their deals won in "
                         "the period"),
             Column("collection_rate", "Collection rate", kind="%", help="cash collected ÷ won value"),
-        ], empty_message="No coach or closer yet: staff come from HubSpot owners of kind coach or admin.")
-
-    @cached_property
-    def totals_cells(self):
-        return _total_cells(self.closers, self.totals)
+        ], totals=self.totals if len(self.rows) > 1 else None,
+            empty_message="No coach or closer yet: staff come from HubSpot owners of kind coach or admin.")
 
     @cached_property
     def target_chart(self):
@@ -140,17 +137,13 @@ class TrackerPage:
             *(Column(f"m{i}", m.first_day.strftime("%b %Y"), kind="AED",
                      help=f"Σ amount of their deals won in {m.label}") for i, m in enumerate(self.months)),
             Column("total", f"{len(self.months)} months", kind="AED"),
-        ], empty_message="No coach or closer yet: staff come from HubSpot owners of kind coach or admin.")
+        ], totals=self._history_totals if len(self.rows) > 1 else None,
+            empty_message="No coach or closer yet: staff come from HubSpot owners of kind coach or admin.")
 
-    @cached_property
-    def history_totals_cells(self):
+    @property
+    def _history_totals(self) -> dict:
         sales = self.totals["sales"]
-        return _total_cells(self.history, {"total": sum(sales), **{f"m{i}": v for i, v in enumerate(sales)}})
-
-
-def _total_cells(table: Table, totals: dict) -> list[tuple[str, str]]:
-    """(column label, formatted total) for each of the table's number columns."""
-    return [(c.label, display(totals.get(c.key), c.kind)) for c in table.columns if c.numeric]
+        return {"total": sum(sales), **{f"m{i}": v for i, v in enumerate(sales)}}
 
 
 def sales_coach_tracker(request):

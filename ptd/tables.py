@@ -66,6 +66,7 @@ class Table:
     empty_message: str = "Nothing to show in this period."
     caption: str = ""
     tiebreak: str = ""  # a unique key, so equal sort values keep a stable order across pages
+    totals: dict | None = None  # column key → total over ALL rows (not just the page): a footer row and CSV line
     _page: object = field(init=False, default=None)
 
     def __post_init__(self):
@@ -131,6 +132,15 @@ class Table:
         return [[_cell(c, row, tz) for c in self.columns] for row in self.page.object_list]
 
     @property
+    def footer(self) -> list[Cell]:
+        """The totals row: its label in the first column, each total under its column."""
+        if not self.totals:
+            return []
+        tz = timezone.get_current_timezone()
+        label = f"Total of all {self.total:,} rows"
+        return [Cell(text=label) if i == 0 else _cell(c, self.totals, tz) for i, c in enumerate(self.columns)]
+
+    @property
     def total(self) -> int:
         return self.page.paginator.count
 
@@ -191,6 +201,9 @@ class Table:
             rows = rows.iterator(chunk_size=2000)
         for row in rows:
             yield [_csv_value(c, row.get(c.key), tz) for c in self.columns]
+        if self.totals:
+            yield [f"Total of all {self.total} rows", *(_csv_value(c, self.totals.get(c.key), tz)
+                                                        for c in self.columns[1:])]
 
 
 def export_csv(request, *tables: Table) -> HttpResponse | None:

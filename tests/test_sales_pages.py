@@ -246,8 +246,12 @@ def test_tracker_page_shows_totals_and_target_chart(tracker, make_staff, client_
     html = response.content.decode()
     assert response.status_code == 200
     assert "Sales in Nov 2026" in html and "Total of all 5 rows" in html
-    totals = html.split('class="totals-strip"')[1].split("</dl>")[0]
+    totals = html.split('<table class="table" id="closers-table">')[1].split("<tfoot>")[1].split("</tfoot>")[0]
     assert "AED 40,027" in totals and "95.2 %" in totals
+    # The totals (over every row, not just the page) are the CSV's last line too.
+    export = admin.get("/sales-coach-tracker/", {**NOV_QUERY, "export": "closers"})
+    last = b"".join(export.streaming_content).decode().strip().splitlines()[-1]
+    assert last.startswith("Total of all 5 rows,40027.00")
     assert 'id="target-chart"' in html and "On track for November 2026?" in html
     assert "Jun 2026" in html and "Nov 2026" in html  # the six-month table
     # Five more coaches with sales: not one query more (no query per row).

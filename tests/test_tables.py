@@ -73,3 +73,13 @@ def test_queryset_rows_sort_in_sql(workspace, make_staff):
               rows=Staff.objects.filter(workspace=workspace).values("pk", "name", "monthly_target"),
               default_sort="name", tiebreak="pk")
     assert [r[0].text for r in t.body] == ["c", "b", "a"]
+
+
+def test_totals_are_a_footer_and_the_csv_last_line():
+    request = RequestFactory().get("/page/?export=rows")
+    request.access = Access()
+    t = Table(request, name="rows", columns=COLUMNS, rows=ROWS, default_sort="-amount", per_page=10,
+              totals={"amount": Decimal("4650")})
+    assert [c.text for c in t.footer] == ["Total of all 31 rows", "AED 4,650"]
+    lines = list(csv.reader(io.StringIO(b"".join(export_csv(request, t).streaming_content).decode())))
+    assert lines[-1] == ["Total of all 31 rows", "4650.00"] and len(lines) == 12
