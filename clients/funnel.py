@@ -28,19 +28,12 @@ STEP_ORDER = [FunnelStep.LEAD, FunnelStep.BOOKED, FunnelStep.HELD, FunnelStep.QU
               FunnelStep.PACKAGE_SELECTED, FunnelStep.PAYMENT_PENDING, FunnelStep.CLOSED_WON]
 
 
-class Steps(dict):
-    """Funnel step → the stage ids an admin mapped to it, for one workspace."""
-
-    def __init__(self, workspace_id: int, mapping: dict[str, list[str]]):
-        super().__init__(mapping)
-        self.workspace_id = workspace_id
-
-
-def stage_ids(workspace_id: int) -> Steps:
+def stage_ids(workspace_id: int) -> dict[str, list[str]]:
+    """Funnel step → the stage ids an admin mapped to it."""
     mapping: dict[str, list[str]] = {}
     for stage_id, step in PipelineStage.objects.filter(workspace_id=workspace_id).values_list("stage_id", "funnel_step"):
         mapping.setdefault(step, []).append(stage_id)
-    return Steps(workspace_id, mapping)
+    return mapping
 
 
 RANK = {step: i for i, step in enumerate(STEP_ORDER)} | {FunnelStep.CLOSED_LOST: -1}
@@ -50,14 +43,14 @@ def step_field(step: str) -> str:
     return f"{step}_at"
 
 
-def entered_in(deals: QuerySet, steps: Steps, step: str, period: Period) -> QuerySet:
+def entered_in(deals: QuerySet, step: str, period: Period) -> QuerySet:
     """Deals (of `deals`) whose first entry into `step` is in the period: one index range of the
     DealFunnel rollup."""
     field = f"funnel__{step_field(step)}"
     return deals.filter(**{f"{field}__gte": period.start, f"{field}__lt": period.end})
 
 
-def reached(steps: Steps, step: str) -> Q:
+def reached(step: str) -> Q:
     """A filter on Deal: it has reached `step` by now — entered it or a later step other than closed-lost
     (history or its current stage)."""
     if step == FunnelStep.CLOSED_LOST:
@@ -116,13 +109,12 @@ class Conversion:
         return ratio(self.converted, self.entered, 100)
 
 
-def conversion(deals: QuerySet, period: Period, from_step: str, to_step: str, *, workspace_id: int,
+def conversion(deals: QuerySet, period: Period, from_step: str, to_step: str, *,
                group_by: str | None = None) -> Conversion | dict:
     """Cohort conversion from_step → to_step; with `group_by` (a Deal field path such as "owner_id" or
     "contact__owner_id") a dict of group value → Conversion, in one query."""
-    steps = Steps(workspace_id, {})  # the rollup already maps stage ids to steps
-    cohort = entered_in(deals, steps, from_step, period).order_by()
-    counts = dict(entered=Count("pk"), converted=Count("pk", filter=reached(steps, to_step)))
+    cohort = entered_in(deals, from_step, period).order_by()
+    counts = dict(entered=Count("pk"), converted=Count("pk", filter=reached(to_step)))
     if group_by is None:
         row = cohort.aggregate(**counts)
         return Conversion(row["entered"], row["converted"])
@@ -130,7 +122,7 @@ def conversion(deals: QuerySet, period: Period, from_step: str, to_step: str, *,
             for row in cohort.values(group_by).annotate(**counts)}
 
 
-def stage_volumes(deals: QuerySet, period: Period, *, workspace_id: int) -> dict[str, int]:
+def stage_volumes(deals: QuerySet, period: Period) -> dict[str, int]:
     """Funnel step → number of deals first entering that step in the period, in one query."""
     steps = [*STEP_ORDER, FunnelStep.CLOSED_LOST]
     in_period = {step: Q(**{f"funnel__{step_field(step)}__gte": period.start,

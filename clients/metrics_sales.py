@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from django.db.models import Count, Sum
 
-from clients.funnel import conversion, deals_of, entered_in, reached, stage_ids
+from clients.funnel import conversion, deals_of, entered_in, reached
 from clients.models import FunnelStep
 from clients.selectors_sales import month_of
 from ptd.metrics import metric, ratio
@@ -18,13 +18,13 @@ SOURCE = "HubSpot deals and their stage history"
 
 
 def _entered(step: str, period: Period, access: Scope):
-    return entered_in(deals_of(access), stage_ids(access.workspace.pk), step, period)
+    return entered_in(deals_of(access), step, period)
 
 
 @metric("conversion_rate", label="Conversion rate", unit="%", source=SOURCE,
         formula="of the deals created in the period, the share won by now")
 def conversion_rate(period: Period, access: Scope):
-    won = reached(stage_ids(access.workspace.pk), FunnelStep.CLOSED_WON)
+    won = reached(FunnelStep.CLOSED_WON)
     counts = deals_of(access).filter(created_at__gte=period.start, created_at__lt=period.end).aggregate(
         total=Count("pk"), won=Count("pk", filter=won))
     return ratio(counts["won"], counts["total"], 100)
@@ -40,8 +40,7 @@ def close_rate(period: Period, access: Scope):
 @metric("ghost_rate", label="Ghost rate", unit="%", source=SOURCE, higher_is_better=False,
         formula="1 − of the deals booked in the period, the share held by now (booked but never held)")
 def ghost_rate(period: Period, access: Scope):
-    held = conversion(deals_of(access), period, FunnelStep.BOOKED, FunnelStep.HELD,
-                      workspace_id=access.workspace.pk).rate
+    held = conversion(deals_of(access), period, FunnelStep.BOOKED, FunnelStep.HELD).rate
     return None if held is None else 100 - held
 
 

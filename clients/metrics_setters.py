@@ -42,5 +42,4 @@ def sla_compliance(period: Period, access: Scope):
         formula="of the deals of setters' leads that entered Assessment booked in the period, the share held "
                 "by now (booked → held; ghost rate = 100 % − show rate)")
 def show_rate(period: Period, access: Scope):
-    return funnel.conversion(setter_deals(access), period, FunnelStep.BOOKED, FunnelStep.HELD,
-                             workspace_id=access.workspace.pk).rate
+    return funnel.conversion(setter_deals(access), period, FunnelStep.BOOKED, FunnelStep.HELD).rate

@@ -71,13 +71,12 @@ def pipeline_stages_for(access: Scope, period: Period) -> list[StageRow]:
     sitting in it now with their value. Steps before the first one any deal entered are left out (a pipeline
     whose deals start at "assessment booked" has no "lead" step)."""
     deals = deals_of(access)
-    workspace_id = access.workspace.pk
-    volumes = stage_volumes(deals, period, workspace_id=workspace_id)
+    volumes = stage_volumes(deals, period)
     open_now = _open_by_step(access)
     rows = []
     for index, step in enumerate([*STEP_ORDER, FunnelStep.CLOSED_LOST]):
         next_step = STEP_ORDER[index + 1] if index + 1 < len(STEP_ORDER) else None
-        to_next = (conversion(deals, period, step, next_step, workspace_id=workspace_id).rate
+        to_next = (conversion(deals, period, step, next_step).rate
                    if next_step and volumes[step] else None)
         count, value = open_now.get(step, (0, Decimal(0))) if step in OPEN_STEPS else (None, None)
         rows.append(StageRow(step, STEP_LABELS[step], volumes[step], STEP_LABELS.get(next_step, ""), to_next,
@@ -163,10 +162,9 @@ def closer_results_for(access: Scope, period: Period, months: list[Period]) -> l
     collection rate; then Σ amount of deals won in each of `months` (`sales`, oldest first) and, for the last
     month, the target and % of target. One grouped query per funnel step and month, whatever the rows."""
     deals = deals_of(access)
-    steps = stage_ids(access.workspace.pk)
 
     def by_owner(step: str, within: Period, **sums) -> dict:
-        rows = entered_in(deals, steps, step, within).annotate(group=_owner_group()).values("group")
+        rows = entered_in(deals, step, within).annotate(group=_owner_group()).values("group")
         return {row["group"]: row for row in rows.annotate(n=Count("pk"), **sums).order_by()}
 
     held, lost = by_owner(FunnelStep.HELD, period), by_owner(FunnelStep.CLOSED_LOST, period)

@@ -282,16 +282,13 @@ def setter_deals(access: Scope) -> QuerySet:
 def bookings_by_owner(access: Scope, period: Period) -> dict[int, dict]:
     """Lead owner → the deals of their leads booked in the period (§7a cohort): booked, held / won / lost by
     now, Σ cash collected on them (AED); and the held→won conversion of deals held in the period."""
-    deals, ws = funnel.deals_of(access), access.workspace.pk
-    show = funnel.conversion(deals, period, FunnelStep.BOOKED, FunnelStep.HELD, workspace_id=ws,
-                             group_by="contact__owner_id")
-    close = funnel.conversion(deals, period, FunnelStep.HELD, FunnelStep.CLOSED_WON, workspace_id=ws,
-                              group_by="contact__owner_id")
-    steps = funnel.stage_ids(ws)
+    deals = funnel.deals_of(access)
+    show = funnel.conversion(deals, period, FunnelStep.BOOKED, FunnelStep.HELD, group_by="contact__owner_id")
+    close = funnel.conversion(deals, period, FunnelStep.HELD, FunnelStep.CLOSED_WON, group_by="contact__owner_id")
     outcomes = {row.pop("contact__owner_id"): row for row in (
-        funnel.entered_in(deals, steps, FunnelStep.BOOKED, period).order_by().values("contact__owner_id")
-        .annotate(won=Count("pk", filter=funnel.reached(steps, FunnelStep.CLOSED_WON)),
-                  lost=Count("pk", filter=funnel.reached(steps, FunnelStep.CLOSED_LOST)),
+        funnel.entered_in(deals, FunnelStep.BOOKED, period).order_by().values("contact__owner_id")
+        .annotate(won=Count("pk", filter=funnel.reached(FunnelStep.CLOSED_WON)),
+                  lost=Count("pk", filter=funnel.reached(FunnelStep.CLOSED_LOST)),
                   cash=Coalesce(Sum("cash_collected"), Decimal(0))))}
     out = {}
     for owner in show.keys() | close.keys():
@@ -383,8 +380,7 @@ def leaderboard(access: Scope, period: Period, board: SetterBoard | None = None)
     else:
         calls = call_stats_by_staff(team, period)
         booked = {owner: c.entered for owner, c in funnel.conversion(
-            funnel.deals_of(team), period, FunnelStep.BOOKED, FunnelStep.HELD, workspace_id=access.workspace.pk,
-            group_by="contact__owner_id").items()}
+            funnel.deals_of(team), period, FunnelStep.BOOKED, FunnelStep.HELD, group_by="contact__owner_id").items()}
     setters = scoped(Staff, team).filter(kind=StaffKind.SETTER).filter(
         Q(is_active=True) | Q(pk__in=[k for k in (*calls, *booked) if k is not None]))
     rows = [{"staff_id": pk, "setter": name, "calls": calls.get(pk, {}).get("calls", 0),

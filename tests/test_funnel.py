@@ -44,21 +44,21 @@ def deals(workspace, make_staff):
 def test_cohort_conversion_booked_to_held(workspace, deals):
     amy, ben = deals
     all_deals = Deal.objects.filter(workspace=workspace)
-    result = conversion(all_deals, NOV, "booked", "held", workspace_id=workspace.pk)
+    result = conversion(all_deals, NOV, "booked", "held")
     assert (result.entered, result.converted) == (5, 3)  # d1 d2 d3 d4 d6 entered; d1 d3 d6 reached held
     assert result.rate == Decimal("60.0000")
-    by_setter = conversion(all_deals, NOV, "booked", "held", workspace_id=workspace.pk, group_by="contact__owner_id")
+    by_setter = conversion(all_deals, NOV, "booked", "held", group_by="contact__owner_id")
     assert {k: (v.entered, v.converted) for k, v in by_setter.items()} == {amy.pk: (3, 2), ben.pk: (2, 1)}
 
 
 def test_conversion_of_nothing_is_unknown(workspace, deals):
     empty = resolve_period("custom", today=date(2026, 11, 25), tz=DUBAI, date_from="2026-01-01", date_to="2026-01-31")
-    result = conversion(Deal.objects.filter(workspace=workspace), empty, "booked", "held", workspace_id=workspace.pk)
+    result = conversion(Deal.objects.filter(workspace=workspace), empty, "booked", "held")
     assert (result.entered, result.converted, result.rate) == (0, 0, None)
 
 
 def test_stage_volumes(workspace, deals):
-    volumes = stage_volumes(Deal.objects.filter(workspace=workspace), NOV, workspace_id=workspace.pk)
+    volumes = stage_volumes(Deal.objects.filter(workspace=workspace), NOV)
     assert volumes["booked"] == 5 and volumes["held"] == 2 and volumes["closed_won"] == 2
     assert volumes["closed_lost"] == 1 and volumes["qualified"] == 0
 
@@ -66,9 +66,9 @@ def test_stage_volumes(workspace, deals):
 def test_query_counts_do_not_grow_with_deals(workspace, deals, django_assert_max_num_queries):
     all_deals = Deal.objects.filter(workspace=workspace)
     with django_assert_max_num_queries(2):
-        conversion(all_deals, NOV, "booked", "held", workspace_id=workspace.pk, group_by="owner_id")
+        conversion(all_deals, NOV, "booked", "held", group_by="owner_id")
     with django_assert_max_num_queries(2):
-        stage_volumes(all_deals, NOV, workspace_id=workspace.pk)
+        stage_volumes(all_deals, NOV)
 
 
 def _live_first_entries(workspace):

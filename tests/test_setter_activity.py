@@ -158,7 +158,7 @@ def test_setter_funnel_matrix_by_hand(world):
     assert (rita["lead_to_deal_pct"], rita["held_won_rate"]) == (Decimal("50.0000"), Decimal("0.0000"))
     # The same numbers as the shared funnel's cohort conversion, grouped by the lead's owner.
     shown = funnel.conversion(funnel.deals_of(admin), OCT, FunnelStep.BOOKED, FunnelStep.HELD,
-                              workspace_id=admin.workspace.pk, group_by="contact__owner_id")
+                              group_by="contact__owner_id")
     assert (shown[world["sam"].pk].entered, shown[world["sam"].pk].converted) == (sam["booked"], sam["held"])
     assert shown[world["rita"].pk].rate == rita["show_rate"]
 
