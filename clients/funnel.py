@@ -4,7 +4,7 @@ intel and the agents. Counts read the DealFunnel rollup (when each deal first en
 every write of deals or stage history refreshes (bulk writes call deal_funnel_refresh, ORM saves through
 the signals below) and the 03:00 schedule rebuilds.
 
-- stage volume: deals entering a step in the period;
+- stage volume: deals entering a step in the period (the daily measures entered_<step> of clients.measures);
 - conversion A→B: of the deals that entered A in the period, the share that have reached B by now. A deal
   that skipped B (HubSpot lets a rep drag a deal past a stage) but reached a later step other than
   closed-lost has passed B, so it counts as converted.
@@ -50,15 +50,15 @@ def entered_in(deals: QuerySet, step: str, period: Period) -> QuerySet:
     return deals.filter(**{f"{field}__gte": period.start, f"{field}__lt": period.end})
 
 
-def reached(step: str) -> Q:
-    """A filter on Deal: it has reached `step` by now — entered it or a later step other than closed-lost
-    (history or its current stage)."""
+def reached(step: str, funnel: str = "funnel__") -> Q:
+    """A filter on Deal (on DealFunnel with funnel=""): it has reached `step` by now — entered it or a later
+    step other than closed-lost (history or its current stage)."""
     if step == FunnelStep.CLOSED_LOST:
-        return Q(funnel__closed_lost_at__isnull=False) | Q(funnel__current_rank=RANK[step])
+        return Q(**{f"{funnel}closed_lost_at__isnull": False}) | Q(**{f"{funnel}current_rank": RANK[step]})
     later = STEP_ORDER[STEP_ORDER.index(step):]
-    condition = Q(funnel__current_rank__gte=RANK[step])
+    condition = Q(**{f"{funnel}current_rank__gte": RANK[step]})
     for s in later:
-        condition |= Q(**{f"funnel__{step_field(s)}__isnull": False})
+        condition |= Q(**{f"{funnel}{step_field(s)}__isnull": False})
     return condition
 
 
@@ -78,12 +78,16 @@ def deal_funnel_refresh(*, workspace_id: int, deal_ids: list[int] | None = None)
         params.append(list(deal_ids))
     fields = [step_field(step) for step in [*STEP_ORDER, FunnelStep.CLOSED_LOST]]
     sql = f"""
-        INSERT INTO {DealFunnel._meta.db_table} (deal_id, workspace_id, is_demo, current_rank, {", ".join(fields)})
-        SELECT d.id, d.workspace_id, d.is_demo, {rank}, {firsts}
+        INSERT INTO {DealFunnel._meta.db_table} (deal_id, workspace_id, is_demo, current_rank, deal_created_at,
+                                                 owner_id, amount, cash_collected, {", ".join(fields)})
+        SELECT d.id, d.workspace_id, d.is_demo, {rank}, d.created_at, d.owner_id, d.amount, d.cash_collected,
+               {firsts}
         FROM {Deal._meta.db_table} d LEFT JOIN {DealStageHistory._meta.db_table} h ON h.deal_id = d.id
         WHERE d.workspace_id = %s {only}
         GROUP BY d.id
         ON CONFLICT (deal_id) DO UPDATE SET current_rank = EXCLUDED.current_rank,
+            deal_created_at = EXCLUDED.deal_created_at, owner_id = EXCLUDED.owner_id, amount = EXCLUDED.amount,
+            cash_collected = EXCLUDED.cash_collected,
             {", ".join(f"{f} = EXCLUDED.{f}" for f in fields)}"""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -120,18 +124,6 @@ def conversion(deals: QuerySet, period: Period, from_step: str, to_step: str, *,
         return Conversion(row["entered"], row["converted"])
     return {row[group_by]: Conversion(row["entered"], row["converted"])
             for row in cohort.values(group_by).annotate(**counts)}
-
-
-def stage_volumes(deals: QuerySet, period: Period) -> dict[str, int]:
-    """Funnel step → number of deals first entering that step in the period, in one query."""
-    steps = [*STEP_ORDER, FunnelStep.CLOSED_LOST]
-    in_period = {step: Q(**{f"funnel__{step_field(step)}__gte": period.start,
-                            f"funnel__{step_field(step)}__lt": period.end}) for step in steps}
-    any_step = Q()
-    for condition in in_period.values():
-        any_step |= condition
-    counts = deals.filter(any_step).aggregate(**{step: Count("pk", filter=in_period[step]) for step in steps})
-    return {step: counts[step] for step in steps}
 
 
 def deals_of(access) -> QuerySet:

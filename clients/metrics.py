@@ -10,6 +10,7 @@ from django.db.models.expressions import RawSQL
 
 from clients.models import (Call, Contact, HealthScore, Intervention, InterventionStatus, Package, Priority,
                             TrainingSession, Zone)
+from ptd import rollups
 from ptd.metrics import metric, ratio
 from ptd.periods import Period
 from ptd.scoping import Scope, scoped
@@ -23,7 +24,7 @@ def new_leads_in(period: Period, access: Scope) -> QuerySet:
 @metric("new_leads", label="New leads", unit="count", source="HubSpot contacts",
         formula="contacts whose source creation time is in the period")
 def new_leads(period: Period, access: Scope):
-    return new_leads_in(period, access).count()
+    return rollups.total("leads", period, access)
 
 
 def active_member_ids(period: Period, access: Scope) -> QuerySet:

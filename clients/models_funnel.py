@@ -15,6 +15,11 @@ class DealFunnel(WorkspaceModel):
     deal = models.OneToOneField("clients.Deal", on_delete=models.CASCADE, primary_key=True, related_name="funnel")
     # Rank of the deal's current stage in the funnel order (0 lead … 6 closed won), -1 closed lost, null unmapped.
     current_rank = models.SmallIntegerField(null=True)
+    # Copies of the deal's columns the funnel measures group and sum by, so they read this table alone.
+    deal_created_at = models.DateTimeField(null=True, help_text="The deal's creation time (cohort of conversion rate)")
+    owner = models.ForeignKey("clients.Staff", null=True, on_delete=models.SET_NULL, related_name="+")
+    amount = models.DecimalField(max_digits=12, decimal_places=2, null=True)
+    cash_collected = models.DecimalField(max_digits=12, decimal_places=2, null=True)
     lead_at = models.DateTimeField(null=True)
     booked_at = models.DateTimeField(null=True)
     held_at = models.DateTimeField(null=True)
@@ -24,10 +29,10 @@ class DealFunnel(WorkspaceModel):
     closed_won_at = models.DateTimeField(null=True)
     closed_lost_at = models.DateTimeField(null=True)
 
-    ROLE_SCOPE = {"coach": "deal__owner", "setter": "deal__contact__owner"}
+    ROLE_SCOPE = {"coach": "owner", "setter": "deal__contact__owner"}
 
     class Meta:
-        indexes = [models.Index(fields=["workspace", f], name=f"dealfunnel_{f}") for f in STEP_FIELDS]
+        indexes = [models.Index(fields=["workspace", f], name=f"dealfunnel_{f}") for f in [*STEP_FIELDS, "deal_created_at"]]
 
     def __str__(self):
         return f"funnel of deal {self.deal_id}"

@@ -22,6 +22,7 @@ from clients.models_coach import CoachSnapshot
 from clients.selectors_health import ZONES
 from clients.selectors_interventions import interventions_queue_for
 from clients.selectors_overview import choice_label, client_label, of_contact, url_of
+from ptd import rollups
 from ptd.metrics import KPI
 from ptd.models import Role
 from ptd.periods import Period
@@ -173,13 +174,10 @@ def coach_kpis(detail: CoachDetail) -> list[KPI]:
 
 
 def sessions_delivered_by_coach(scope: Scope, period: Period) -> dict[int, int]:
-    """{coach id: attended sessions they ran in the period}, one grouped query. A coach's scope holds the
-    sessions of their own clients, so only their own count is complete (the leaderboard shows only that)."""
-    rows = (scoped(TrainingSession, scope)
-            .filter(status=SessionStatus.ATTENDED, starts_at__gte=period.start, starts_at__lt=period.end,
-                    coach_id__isnull=False)
-            .values("coach_id").annotate(n=Count("pk")).order_by())
-    return {r["coach_id"]: r["n"] for r in rows}
+    """{coach id: attended sessions they ran in the period} (the sessions_attended measure). A coach's scope
+    holds the sessions of their own clients, so only their own count is complete (the leaderboard shows only that)."""
+    sessions = rollups.by_staff(["sessions_attended"], period, scope)["sessions_attended"]
+    return {coach: int(n) for coach, n in sessions.items() if coach is not None}
 
 
 def coach_leaderboard_rows_for(scope: Scope, sessions_period: Period | None = None) -> tuple[date | None, list[dict]]:

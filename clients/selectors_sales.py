@@ -6,6 +6,7 @@ KPIs of clients.metrics_sales."""
 from __future__ import annotations
 
 import calendar
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -17,8 +18,9 @@ from django.db.models.functions import Cast, Coalesce, Concat, Extract, Trim
 from django.urls import reverse
 from django.utils import timezone
 
-from clients.funnel import STEP_ORDER, conversion, deals_of, entered_in, stage_ids, stage_volumes
+from clients.funnel import STEP_ORDER, deals_of, stage_ids
 from clients.models import FunnelStep, PipelineStage, Staff, StaffKind
+from ptd import rollups
 from ptd.metrics import ratio
 from ptd.periods import Period
 from ptd.scoping import Scope, scoped
@@ -70,17 +72,17 @@ def pipeline_stages_for(access: Scope, period: Period) -> list[StageRow]:
     step (of the deals entering it in the period, the share that reached the next by now), and the deals
     sitting in it now with their value. Steps before the first one any deal entered are left out (a pipeline
     whose deals start at "assessment booked" has no "lead" step)."""
-    deals = deals_of(access)
-    volumes = stage_volumes(deals, period)
+    steps = [*STEP_ORDER, FunnelStep.CLOSED_LOST]
+    pairs = list(zip(STEP_ORDER, STEP_ORDER[1:]))
+    sums = rollups.totals([*(f"entered_{s}" for s in steps), *(f"converted_{a}_{b}" for a, b in pairs)], period, access)
     open_now = _open_by_step(access)
     rows = []
-    for index, step in enumerate([*STEP_ORDER, FunnelStep.CLOSED_LOST]):
+    for index, step in enumerate(steps):
         next_step = STEP_ORDER[index + 1] if index + 1 < len(STEP_ORDER) else None
-        to_next = (conversion(deals, period, step, next_step).rate
-                   if next_step and volumes[step] else None)
+        entered = int(sums[f"entered_{step}"])
+        to_next = ratio(sums[f"converted_{step}_{next_step}"], entered, 100) if next_step else None
         count, value = open_now.get(step, (0, Decimal(0))) if step in OPEN_STEPS else (None, None)
-        rows.append(StageRow(step, STEP_LABELS[step], volumes[step], STEP_LABELS.get(next_step, ""), to_next,
-                             count, value))
+        rows.append(StageRow(step, STEP_LABELS[step], entered, STEP_LABELS.get(next_step, ""), to_next, count, value))
     while len(rows) > 1 and rows[0].entered == 0 and not rows[0].open_deals:
         rows.pop(0)
     return rows
@@ -160,28 +162,32 @@ def closer_results_for(access: Scope, period: Period, months: list[Period]) -> l
     """One row per coach/closer the person may see (plus deals not owned by one, if any): in the period,
     assessments held, deals won and lost, close rate, won value, cash collected on the won deals and the
     collection rate; then Σ amount of deals won in each of `months` (`sales`, oldest first) and, for the last
-    month, the target and % of target. One grouped query per funnel step and month, whatever the rows."""
-    deals = deals_of(access)
-
-    def by_owner(step: str, within: Period, **sums) -> dict:
-        rows = entered_in(deals, step, within).annotate(group=_owner_group()).values("group")
-        return {row["group"]: row for row in rows.annotate(n=Count("pk"), **sums).order_by()}
-
-    held, lost = by_owner(FunnelStep.HELD, period), by_owner(FunnelStep.CLOSED_LOST, period)
-    won = by_owner(FunnelStep.CLOSED_WON, period, value=Sum("amount", default=Decimal(0)),
-                   cash=Sum("cash_collected", default=Decimal(0)))
-    monthly = [by_owner(FunnelStep.CLOSED_WON, m, value=Sum("amount", default=Decimal(0))) for m in months]
+    month, the target and % of target. From the daily deal measures, whatever the rows."""
     staff = scoped(Staff, access).filter(kind__in=CLOSER_KINDS).values("pk", "name", "is_active", "monthly_target")
     people = [(s["pk"], s["name"], s["monthly_target"], s["is_active"]) for s in staff]
-    if any(None in counts for counts in (held, lost, won, *monthly)):
+    closers = {pk for pk, *_ in people}
+
+    def by_closer(names: list[str], within: Period) -> dict[str, dict[int | None, Decimal]]:
+        """Measure → closer (None: a deal not owned by a closer) → value; the rows add up to the whole."""
+        out = {}
+        for name, sums in rollups.by_staff(names, within, access).items():
+            grouped = out[name] = defaultdict(Decimal)
+            for owner, value in sums.items():
+                grouped[owner if owner in closers else None] += value
+        return out
+
+    results = by_closer([f"entered_{FunnelStep.HELD}", f"entered_{FunnelStep.CLOSED_LOST}",
+                         f"entered_{FunnelStep.CLOSED_WON}", "won_value", "won_cash"], period)
+    held, lost, won = (results[f"entered_{s}"] for s in (FunnelStep.HELD, FunnelStep.CLOSED_LOST, FunnelStep.CLOSED_WON))
+    monthly = [by_closer(["won_value"], m)["won_value"] for m in months]
+    if any(counts.get(None) for counts in (held, lost, won, *monthly)):
         people.append((None, OTHER_OWNER, None, False))
     rows = []
     for pk, name, target, active in people:
-        w = won.get(pk, {})
-        sales = [m.get(pk, {}).get("value", Decimal(0)) for m in monthly]
+        sales = [m.get(pk, Decimal(0)) for m in monthly]
         row = {"pk": pk, "name": name, "url": reverse("coach-detail", args=[pk]) if pk else "",
-               "held": held.get(pk, {}).get("n", 0), "won": w.get("n", 0), "lost": lost.get(pk, {}).get("n", 0),
-               "won_value": w.get("value", Decimal(0)), "cash": w.get("cash", Decimal(0)),
+               "held": int(held.get(pk, 0)), "won": int(won.get(pk, 0)), "lost": int(lost.get(pk, 0)),
+               "won_value": results["won_value"].get(pk, Decimal(0)), "cash": results["won_cash"].get(pk, Decimal(0)),
                "sales": sales, "month_sales": sales[-1], "target": target}
         if active or row["held"] or row["won"] or row["lost"] or any(sales):
             rows.append(_with_rates(row))  # a departed coach stays while their deals are in the numbers

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from finance import services
+from finance import forensics, services
 from ptd.inbox import Ignored
 from ptd.models import WebhookEvent
 
@@ -103,3 +103,4 @@ def process_stripe_event(event: WebhookEvent) -> None:
     when = services.stripe_time(payload.get("created")) or event.source_timestamp or event.received_at
     services.stripe_event_record(workspace=event.workspace, event=payload)
     handler(event.workspace, obj, when, bool(payload.get("livemode")))
+    forensics.fraud_alerts_scan_soon(workspace_id=event.workspace_id)  # debounced: a burst costs one scan

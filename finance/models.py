@@ -419,3 +419,22 @@ class FraudAlert(WorkspaceModel):
 
     def __str__(self):
         return f"[{self.severity}] {self.title} ({self.status})"
+
+
+class HubSpotEnrichment(WorkspaceModel):
+    """What enrichment last wrote to a contact's HubSpot properties (finance.enrichment): a contact whose
+    values are unchanged since is not sent again."""
+
+    contact = models.OneToOneField("clients.Contact", on_delete=models.CASCADE, related_name="hubspot_enrichment")
+    hubspot_id = models.CharField(max_length=40, help_text="The HubSpot contact the values were written to")
+    lifetime_value_minor = models.BigIntegerField(help_text="Collected payments − refunds, workspace currency")
+    currency = currency_field()
+    last_payment_date = models.DateField(null=True, blank=True, help_text="Workspace-local day of the last payment")
+    failed_payments = models.PositiveIntegerField()
+    pushed_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "pushed_at"], name="hsenrichment_ws_pushed")]
+
+    def __str__(self):
+        return f"{self.hubspot_id}: {format_minor(self.lifetime_value_minor, self.currency)}"

@@ -24,6 +24,7 @@ from django.db import connection, models, transaction
 from django.db.models import Exists, F, FloatField, Func, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Cast, Coalesce, Greatest, Least
 
+from clients.funnel import deal_funnel_refresh
 from clients.identity import contacts_by_keys
 from clients.models import Contact, Deal, FunnelStep, PipelineStage
 from finance.models import (THREE_DECIMAL, ZERO_DECIMAL, Customer, Dispute, DisputeStatus, FraudAlert,
@@ -554,8 +555,12 @@ def _deals_recompute_cash(*, workspace: Workspace, deal_ids: list[int]) -> int:
                    .values("deal_id").annotate(total=Sum(F("amount_minor") - F("amount_refunded_minor")))
                    .values("total"))
     money = models.DecimalField(max_digits=14, decimal_places=2)
-    return Deal.objects.filter(pk__in=deal_ids, workspace=workspace).update(
+    updated = Deal.objects.filter(pk__in=deal_ids, workspace=workspace).update(
         cash_collected=Cast(Cast(Coalesce(net, Value(0)), money) / Value(exponent, output_field=money), money))
+    # A bulk UPDATE fires no signals: refresh the deals' funnel rows, whose triggers mark the daily measures
+    # (cash on won deals) of their days.
+    deal_funnel_refresh(workspace_id=workspace.pk, deal_ids=list(deal_ids))
+    return updated
 
 
 def _customers_recompute_ltv(*, customer_ids: Iterable[int]) -> None:

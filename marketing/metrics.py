@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Q, Sum
 
-from clients.metrics import new_leads_in
-from clients.models import Deal
-from marketing.models import AdInsight
+from finance.metrics import cash_collected, finance_hidden, finance_unavailable
+from marketing import truth
+from marketing.attribution import attributed_net_revenue
+from marketing.models import AdInsight, AttributionEvent
+from ptd import rollups
 from ptd.metrics import metric, ratio
 from ptd.periods import Period
 from ptd.scoping import Scope, role_may_see, scoped
@@ -43,7 +44,7 @@ def ad_spend(period: Period, access: Scope):
 @metric("ad_leads", label="Ad leads", unit="count", source="HubSpot contacts (first paid touch)",
         formula="new leads whose first paid touch (ad / ad set / campaign id) is known")
 def ad_leads(period: Period, access: Scope):
-    return new_leads_in(period, access).filter(paid_touch()).count()
+    return rollups.total("ad_leads", period, access)
 
 
 def _per_unit(spend: Decimal, units: int) -> Decimal | None:
@@ -61,16 +62,66 @@ def cpl(period: Period, access: Scope):
         higher_is_better=False, unavailable=spend_hidden,
         formula="ad spend ÷ deals created in the period whose contact is an ad lead")
 def cpo(period: Period, access: Scope):
-    deals = scoped(Deal, access).filter(paid_touch("contact__"), created_at__gte=period.start,
-                                        created_at__lt=period.end).count()
-    return _per_unit(ad_spend(period, access), deals)
+    return _per_unit(ad_spend(period, access), rollups.total("ad_deals", period, access))
 
 
 def new_leads_by_day(period: Period, access: Scope) -> list[tuple[date, int, int]]:
-    """(day, new leads, of which ad leads) for each day of the period in the workspace's timezone,
-    zero-filled, in one grouped query."""
-    rows = (new_leads_in(period, access).annotate(day=TruncDate("created_at", tzinfo=period.tz)).values("day")
-            .annotate(leads=Count("pk"), ad=Count("pk", filter=paid_touch())).order_by())
-    counts = {row["day"]: (row["leads"], row["ad"]) for row in rows}
+    """(day, new leads, of which ad leads) for each day of the period in the workspace's timezone, zero-filled."""
+    leads, ad = rollups.by_day("leads", period, access), rollups.by_day("ad_leads", period, access)
     days = (period.first_day + timedelta(days=i) for i in range(period.days))
-    return [(day, *counts.get(day, (0, 0))) for day in days]
+    return [(day, int(leads.get(day, 0)), int(ad.get(day, 0))) for day in days]
+
+
+# --- return on ad spend and the truth triangle (marketing.attribution, marketing.truth) -------------------
+
+def spend_or_finance_hidden(access: Scope) -> str:
+    return spend_hidden(access) or finance_unavailable(access)
+
+
+@metric("true_roas", label="True ROAS", unit="×", source="Stripe payments, AnyTrack and HubSpot touches, Meta Ads",
+        unavailable=spend_or_finance_hidden,
+        formula="Stripe cash of the period (− refunds and disputes) from contacts whose first paid touch is an ad "
+                "÷ ad spend (first touch, cash basis)")
+def true_roas(period: Period, access: Scope):
+    return ratio(attributed_net_revenue(access=access, period=period), ad_spend(period, access))
+
+
+@metric("meta_roas", label="Meta ROAS", unit="×", source="Meta Ads insights", unavailable=spend_hidden,
+        formula="Meta-reported purchase value ÷ ad spend, insight dates in the period")
+def meta_roas(period: Period, access: Scope):
+    return ratio(truth.meta_claimed_value(period, access), ad_spend(period, access))
+
+
+@metric("integrity_score", label="Integrity score", unit="%", source="Stripe payments, Meta Ads insights",
+        unavailable=spend_or_finance_hidden,
+        formula="true ROAS numerator (Stripe cash credited to ads, first touch) ÷ Meta-reported purchase value")
+def integrity_score(period: Period, access: Scope):
+    return truth.integrity_score(period, access)
+
+
+@metric("crm_won_value", label="CRM won value", unit="AED", source="HubSpot deals and their stage history",
+        formula="Σ amount of the deals entering closed won in the period")
+def crm_won_value(period: Period, access: Scope):
+    return truth.crm_won_value(period, access)
+
+
+@metric("stripe_cash", label="Stripe cash", unit="AED", source="Stripe payments and refunds",
+        unavailable=finance_unavailable,
+        formula="net revenue: Σ successful payments in the period − Σ refunds in the period")
+def stripe_cash(period: Period, access: Scope):
+    return cash_collected(period, access)
+
+
+def attribution_unavailable(access: Scope) -> str:
+    if hidden := finance_hidden(access):
+        return hidden
+    if not AttributionEvent.objects.filter(workspace=access.workspace).exists():
+        return "AnyTrack not connected — add its webhook in Settings"
+    return ""
+
+
+@metric("attributed_value", label="Attribution-claimed value", unit="AED", source="AnyTrack purchase events",
+        unavailable=attribution_unavailable,
+        formula="Σ value of the attribution tool's purchase events in the period")
+def attributed_value(period: Period, access: Scope):
+    return truth.attributed_value(period, access)

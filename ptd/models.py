@@ -260,3 +260,32 @@ class Benchmark(models.Model):
 
     def __str__(self):
         return f"{self.key} = {self.value}{self.unit}"
+
+
+class DailyRollup(models.Model):
+    """A measure's workspace total for one local day, or one staff member's part of it (ptd.rollups): what the
+    workspace-wide pages sum over a period instead of scanning the raw rows. Kept equal to the raw rows by RollupDirty and rollups_refresh.
+    Derived rows (no demo flag): a demo purge marks its days dirty like any other delete."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    measure = models.CharField(max_length=63)
+    day = models.DateField()
+    staff_id = models.BigIntegerField(null=True, help_text="Per-staff measures only (see Measure.store_per_staff)")
+    value = models.DecimalField(max_digits=18, decimal_places=2)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "measure", "day", "staff_id"],
+                                               nulls_distinct=False, name="rollup_unique_cell")]
+
+
+class RollupDirty(models.Model):
+    """A local day of a source table written since the rollups were last refreshed. Database triggers add the rows
+    (every write path, bulk upserts included); rollups_refresh recomputes those days and deletes them; until then
+    readers compute the dirty days from the raw rows, so a page is never stale."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    source = models.CharField(max_length=63, help_text="Table name")
+    day = models.DateField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "source", "day"], name="rollup_dirty_unique")]

@@ -39,8 +39,18 @@ SCHEDULES = [
     Declared("intervention-reminders", "clients.intervention_tasks.intervention_reminders", "10 * * * *",
              "alerts for overdue interventions"),
     Declared("stripe-sync", "finance.tasks.sync_stripe", "30 1 * * *", "Stripe backfill (DESIGN §8: 01:30)"),
+    # After the 01:30 backfill; new Stripe events also trigger a scan of their workspace (finance.ingest).
+    Declared("stripe-forensics", "finance.tasks.stripe_forensics", "0 2 * * *", "Stripe forensics (DESIGN §8: 02:00)"),
+    # After forensics, so the night's payments are in the values written back to HubSpot.
+    Declared("hubspot-enrichment", "finance.tasks.hubspot_enrichment", "30 2 * * *",
+             "Stripe lifetime value, last payment and failed payments onto HubSpot contacts"),
     # Writes refresh the rows they touch; the nightly rebuild corrects anything that bypassed them.
     Declared("rollups", "clients.funnel.deal_funnel_rebuild", "0 3 * * *", "rebuild the deal funnel rollup (03:00)"),
+    # The daily measures read the deal funnel, so they are rebuilt after it. Between rebuilds, triggers mark what
+    # writes touch and this refresh folds it in (readers compute marked days from the raw rows meanwhile).
+    Declared("daily-rollups", "ptd.rollups.rollups_rebuild", "15 3 * * *", "rebuild the daily measures (03:15)"),
+    Declared("daily-rollups-refresh", "ptd.rollups.rollups_refresh_all", "* * * * *",
+             "fold the days written since into the daily measures"),
 ]
 
 

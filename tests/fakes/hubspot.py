@@ -20,8 +20,12 @@ Wire format (integrations.md §2.4 and the SDK's models):
 - Responses other than search carry the (widely observed, officially UNCONFIRMED) `X-HubSpot-RateLimit-*`
   headers.
 
+- Batch update (`POST /crm/v3/objects/{type}/batch/update`, ≤ 100 inputs by record id) answers 200, or 207 naming
+  the ids it could not find. Whether the real API answers a missing id with a 207 or fails the whole batch is
+  UNCONFIRMED.
+
 Recorded state for assertions: `hs.objects[type][id]`, `hs.upserts[type]` (every batch/upsert input, in
-order), `hs.requests` (from FakeServer).
+order), `hs.updates[type]` (every batch/update input, in order), `hs.requests` (from FakeServer).
 """
 
 from __future__ import annotations
@@ -128,6 +132,7 @@ class FakeHubSpot(FakeServer):
         self.owners: dict[str, dict] = {}
         self.pipelines: dict[str, dict[str, dict]] = {"deals": {}}
         self.upserts: dict[str, list[dict]] = {t: [] for t in OBJECT_TYPES}
+        self.updates: dict[str, list[dict]] = {t: [] for t in OBJECT_TYPES}
         self.upsert_rejects: dict[str, str] = {}  # idProperty value -> error message (gives a 207)
         self._next_id = 1001
         self._last_ms = 0
@@ -546,6 +551,31 @@ class FakeHubSpot(FakeServer):
                 self.update(otype, obj["id"], props)
                 new = False
             results.append({**self._public(otype, obj, list(props)), "new": new})
+        return self._batch(results, errors, started)
+
+    @route("POST", r"/crm/v3/objects/(?P<object_type>[^/]+)/batch/update")
+    def batch_update(self, req: RecordedRequest, object_type: str) -> Response:
+        otype = self._known_type(object_type)
+        if otype is None:
+            return self._unknown_type(object_type)
+        started = int(time.time() * 1000)
+        inputs = (json_body(req) or {}).get("inputs") or []
+        if len(inputs) > 100:
+            return _error(400, "Batch size must be at most 100", "VALIDATION_ERROR")
+        results, missing = [], []
+        for item in inputs:
+            self.updates[otype].append(item)
+            obj = self._find(otype, str(item.get("id", "")), item.get("idProperty"))
+            if obj is None or obj["archived"]:
+                missing.append(str(item.get("id", "")))
+                continue
+            props = dict(item.get("properties") or {})
+            self.update(otype, obj["id"], props)
+            results.append(self._public(otype, obj, list(props)))
+        errors = [{"status": "error", "category": "OBJECT_NOT_FOUND",
+                   "message": f"Could not get some {_SINGULAR[otype].upper()} objects, they may be deleted or not "
+                              "exist. Check that ids are valid.",
+                   "context": {"ids": missing}, "links": {}, "errors": []}] if missing else []
         return self._batch(results, errors, started)
 
     # ------------------------------------------------------------------ owners and pipelines

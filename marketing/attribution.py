@@ -1,0 +1,384 @@
+"""Which ad made the money (DESIGN §7 rows 2, 4, 9; issue 6): each contact's paid touches, a credit weight per
+contact × ad from the chosen model, and those weights applied to the contact's outcomes (lead, booked, held,
+deals, won, cash, refunds, disputes), summed per campaign, ad set or ad beside that key's spend.
+
+Paid touches of a contact: every AttributionEvent (AnyTrack) naming an ad, ad set or campaign, at its
+occurred_at; and the first-touch ids on the Contact (fb_ad_id / fb_adset_id / fb_campaign_id, else Meta ids
+carried by utm_content / utm_term / utm_campaign through the ad URL macros, integrations.md §4) at its created_at.
+An ad id resolves to its ad set and campaign through the synced Meta structure (Ad → AdSet → Campaign).
+
+Only touches up to the contact's conversion count: its first collected Stripe payment, and never after the end
+of the window (the period's end on the cash basis, so a past period's credit does not move when new clicks
+arrive; now on the cohort basis). Consecutive touches of the same ad collapse into one (AnyTrack and HubSpot
+report the same click), then the model gives the weights (`credit_weights`, the rule the SQL implements):
+
+- first: the earliest touch gets 1; last: the latest gets 1; linear: each touch 1 / number of touches.
+
+Bases: "cash" — outcomes in the period (leads created, deals entering booked / held / won, deals created,
+payments, refunds and disputes dated in it); "cohort" — the leads created in the period and everything they did
+to date. Refunds and withdrawn disputes reduce the attributed revenue.
+
+The credit table is one SQL statement (CTEs over the contacts with an outcome), never a loop over contacts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from fractions import Fraction
+
+from django.db import connection
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django.utils import timezone
+
+from clients.funnel import deals_of, reached, step_field
+from clients.models import Contact, FunnelStep
+from finance.models import Dispute, DisputeStatus, Payment, Refund, RefundStatus
+from marketing.models import Ad, AdInsight, AdSet, AttributionEvent, Campaign
+from ptd.defaults import BENCHMARKS
+from ptd.metrics import ratio
+from ptd.models import Benchmark
+from ptd.periods import Period
+from ptd.scoping import Scope, role_may_see, scoped
+
+MODELS = ("first", "last", "linear")
+BASES = ("cash", "cohort")
+LEVELS = ("campaign", "adset", "ad")
+CURRENCY = "AED"
+# Stripe takes a disputed amount from the balance when the dispute opens and returns it only when it is won;
+# inquiries (warning_*) and prevented disputes move no money.
+WITHDRAWN_DISPUTES = (DisputeStatus.NEEDS_RESPONSE, DisputeStatus.UNDER_REVIEW, DisputeStatus.LOST)
+# A Meta id as the ad URL macros put it into a UTM (the AnyTrack ingest reads UTMs the same way).
+META_ID_PATTERN = "^[0-9]{6,40}$"
+OUTCOMES = ("leads", "booked", "held", "deals", "won", "cash", "refunds", "disputed")
+MONEY_OUTCOMES = ("cash", "refunds", "disputed")
+STEP_COLUMNS = {"booked": FunnelStep.BOOKED, "held": FunnelStep.HELD, "won": FunnelStep.CLOSED_WON}
+
+
+class AttributionError(ValueError):
+    """A model, basis or level that does not exist."""
+
+
+def _check(model: str, basis: str, level: str) -> None:
+    for name, value, valid in (("model", model, MODELS), ("basis", basis, BASES), ("level", level, LEVELS)):
+        if value not in valid:
+            raise AttributionError(f"unknown attribution {name} {value!r}; valid: {', '.join(valid)}")
+
+
+# --- the weights (pure) --------------------------------------------------------------------------
+
+def credit_weights(touches: Sequence[Hashable], model: str) -> dict[Hashable, Fraction]:
+    """Credit of each touched ad for one contact's outcomes: `touches` are the contact's paid touches before its
+    conversion, oldest first (any hashable naming the ad). Consecutive repeats collapse into one touch; the
+    weights sum to 1, or the dict is empty when there is no touch. The SQL below implements the same rule."""
+    if model not in MODELS:
+        raise AttributionError(f"unknown attribution model {model!r}; valid: {', '.join(MODELS)}")
+    runs = [touch for i, touch in enumerate(touches) if i == 0 or touch != touches[i - 1]]
+    if not runs:
+        return {}
+    if model == "first":
+        return {runs[0]: Fraction(1)}
+    if model == "last":
+        return {runs[-1]: Fraction(1)}
+    weights: dict[Hashable, Fraction] = {}
+    for touch in runs:
+        weights[touch] = weights.get(touch, Fraction(0)) + Fraction(1, len(runs))
+    return weights
+
+
+# The weight of a touch at `position` (1 = oldest) of `runs` collapsed touches: credit_weights in SQL.
+WEIGHT_SQL = {
+    "first": "CASE WHEN position = 1 THEN 1.0 ELSE 0.0 END",
+    "last": "CASE WHEN position = runs THEN 1.0 ELSE 0.0 END",
+    "linear": "1.0 / runs",
+}
+
+
+# --- the outcomes of the period --------------------------------------------------------------------
+
+def _sql(qs: QuerySet) -> tuple[str, list]:
+    sql, params = qs.query.sql_with_params()
+    return sql, list(params)
+
+
+def _in(field: str, start: datetime, end: datetime) -> Q:
+    return Q(**{f"{field}__gte": start, f"{field}__lt": end})
+
+
+def _part(column: str, rows: QuerySet, value: str = "m.total") -> tuple[str, list]:
+    """A SELECT of (contact_id, the outcome columns) putting `value` in `column` and 0 in the others, over
+    `rows` (which select cid and, unless `value` is a constant, total)."""
+    sql, params = _sql(rows)
+    values = ", ".join(value if name == column else "0" for name in OUTCOMES)
+    return f"SELECT m.cid, {values} FROM ({sql}) m", params
+
+
+def _per_contact(rows: QuerySet, contact: str, total) -> QuerySet:
+    return rows.annotate(cid=F(contact)).values("cid").order_by().annotate(total=total)
+
+
+def _outcome_parts(access: Scope, period: Period, basis: str, now: datetime) -> list[tuple[str, list]]:
+    """SELECTs of (contact_id, leads, booked, held, deals, won, cash, refunds, disputed) rows, one source each,
+    limited to what `access` may see; money only for roles that see finance."""
+    contacts = scoped(Contact, access)
+    leads = contacts.filter(_in("created_at", period.start, period.end)).annotate(cid=F("pk")).values("cid").order_by()
+    parts = [_part("leads", leads, "1")]
+    deals = deals_of(access).filter(contact__isnull=False)
+    if access.role not in Contact.ROLE_SCOPE_ALL:  # a coach's deals of other coaches' clients are not theirs
+        deals = deals.filter(contact__in=contacts.values("pk"))
+    if basis == "cohort":
+        counts = deals.filter(contact__in=leads).annotate(cid=F("contact_id")).values("cid").order_by().annotate(
+            deals=Count("pk"), **{name: Count("pk", filter=reached(step)) for name, step in STEP_COLUMNS.items()})
+        sql, params = _sql(counts)
+        parts.append((f"SELECT d.cid, 0, d.booked, d.held, d.deals, d.won, 0, 0, 0 FROM ({sql}) d", params))
+    else:
+        # Deals created in the period; deals first entering booked / held / won in it (the DealFunnel rollup, as
+        # clients.funnel.entered_in), counted per contact in one pass.
+        created = deals.filter(_in("created_at", period.start, period.end))
+        parts.append(_part("deals", _per_contact(created, "contact_id", Count("pk"))))
+        entered = {name: _in(f"funnel__{step_field(step)}", period.start, period.end)
+                   for name, step in STEP_COLUMNS.items()}
+        steps = deals.filter(entered["booked"] | entered["held"] | entered["won"])
+        counts = steps.annotate(cid=F("contact_id")).values("cid").order_by().annotate(
+            **{name: Count("pk", filter=condition) for name, condition in entered.items()})
+        sql, params = _sql(counts)
+        parts.append((f"SELECT d.cid, 0, d.booked, d.held, 0, d.won, 0, 0, 0 FROM ({sql}) d", params))
+    if role_may_see(Payment, access):
+        payments = scoped(Payment, access).filter(status__in=Payment.COLLECTED_STATUSES, currency=CURRENCY,
+                                                  contact__isnull=False)
+        refunds = scoped(Refund, access).filter(status=RefundStatus.SUCCEEDED, currency=CURRENCY,
+                                                payment__contact__isnull=False)
+        disputes = scoped(Dispute, access).filter(status__in=WITHDRAWN_DISPUTES, currency=CURRENCY,
+                                                  payment__contact__isnull=False)
+        if basis == "cohort":
+            payments = payments.filter(contact__in=leads, created__lt=now)
+            refunds = refunds.filter(payment__contact__in=leads, created__lt=now)
+            disputes = disputes.filter(payment__contact__in=leads, created__lt=now)
+        else:
+            payments, refunds, disputes = (rows.filter(_in("created", period.start, period.end))
+                                           for rows in (payments, refunds, disputes))
+        amount = Sum("amount_minor")
+        parts += [_part("cash", _per_contact(payments, "contact_id", amount)),
+                  _part("refunds", _per_contact(refunds, "payment__contact_id", amount)),
+                  _part("disputed", _per_contact(disputes, "payment__contact_id", amount))]
+    return parts
+
+
+def _credit_sql(access: Scope, period: Period, model: str, basis: str, level: str,
+                now: datetime) -> tuple[str, list]:
+    """WITH … outcomes (per contact), credit (contact_id, key, weight): the CTEs every query here ends with."""
+    window_end = period.end if basis == "cash" else now
+    parts = _outcome_parts(access, period, basis, now)
+    union = "\n UNION ALL ".join(sql for sql, _ in parts)
+    params = [p for _, part_params in parts for p in part_params]
+    ws = access.workspace.pk
+    event, contact = AttributionEvent._meta.db_table, Contact._meta.db_table
+    ad, adset, campaign, payment = (Ad._meta.db_table, AdSet._meta.db_table, Campaign._meta.db_table,
+                                    Payment._meta.db_table)
+    sums = ", ".join(f"SUM({name}) AS {name}" for name in OUTCOMES)
+
+    def utm_id(field: str) -> str:
+        return f"CASE WHEN c.{field} ~ %s THEN c.{field} END"
+
+    sql = f"""
+    WITH outcome_rows (contact_id, {", ".join(OUTCOMES)}) AS ({union}),
+    outcomes AS (SELECT contact_id, {sums} FROM outcome_rows GROUP BY contact_id),
+    conversion AS (
+        SELECT o.contact_id,
+               LEAST(COALESCE((SELECT MIN(p.created) FROM {payment} p
+                               WHERE p.contact_id = o.contact_id AND p.status = ANY(%s)), %s), %s) AS cutoff
+        FROM outcomes o),
+    touches AS (
+        SELECT e.contact_id, e.occurred_at AS touched_at, 1 AS source_rank, e.id AS source_pk,
+               NULLIF(e.ad_id, '') AS ad, NULLIF(e.adset_id, '') AS adset, NULLIF(e.campaign_id, '') AS campaign
+        FROM {event} e JOIN conversion v ON v.contact_id = e.contact_id
+        WHERE e.workspace_id = %s AND e.occurred_at <= v.cutoff
+          AND (e.ad_id <> '' OR e.adset_id <> '' OR e.campaign_id <> '')
+        UNION ALL
+        SELECT c.id, c.created_at, 0, c.id,
+               COALESCE(NULLIF(c.fb_ad_id, ''), {utm_id("utm_content")}),
+               COALESCE(NULLIF(c.fb_adset_id, ''), {utm_id("utm_term")}),
+               COALESCE(NULLIF(c.fb_campaign_id, ''), {utm_id("utm_campaign")})
+        FROM {contact} c JOIN conversion v ON v.contact_id = c.id
+        WHERE c.created_at <= v.cutoff),
+    resolved AS (
+        SELECT t.contact_id, t.touched_at, t.source_rank, t.source_pk, t.ad AS ad_key,
+               COALESCE(ad_adset.meta_id, t.adset) AS adset_key,
+               COALESCE(ad_campaign.meta_id, adset_campaign.meta_id, t.campaign) AS campaign_key
+        FROM touches t
+        LEFT JOIN {ad} a ON a.workspace_id = %s AND a.meta_id = t.ad
+        LEFT JOIN {adset} ad_adset ON ad_adset.id = a.adset_id
+        LEFT JOIN {campaign} ad_campaign ON ad_campaign.id = a.campaign_id
+        LEFT JOIN {adset} s ON s.workspace_id = %s AND s.meta_id = t.adset
+        LEFT JOIN {campaign} adset_campaign ON adset_campaign.id = s.campaign_id
+        WHERE t.ad IS NOT NULL OR t.adset IS NOT NULL OR t.campaign IS NOT NULL),
+    ordered AS (
+        SELECT r.*, (r.ad_key, r.adset_key, r.campaign_key) IS DISTINCT FROM
+                    (LAG(r.ad_key) OVER w, LAG(r.adset_key) OVER w, LAG(r.campaign_key) OVER w) AS starts_run
+        FROM resolved r
+        WINDOW w AS (PARTITION BY r.contact_id ORDER BY r.touched_at, r.source_rank, r.source_pk)),
+    collapsed AS (
+        SELECT o.contact_id, o.{level}_key AS key,
+               ROW_NUMBER() OVER (PARTITION BY o.contact_id ORDER BY o.touched_at, o.source_rank, o.source_pk)
+                   AS position,
+               COUNT(*) OVER (PARTITION BY o.contact_id) AS runs
+        FROM ordered o WHERE o.starts_run),
+    credit AS (
+        SELECT contact_id, key, SUM({WEIGHT_SQL[model]}) AS weight FROM collapsed
+        GROUP BY contact_id, key HAVING SUM({WEIGHT_SQL[model]}) > 0)
+    """
+    params += [[str(status) for status in Payment.COLLECTED_STATUSES], window_end, window_end, ws,
+               *[META_ID_PATTERN] * 3, ws, ws]
+    return sql, params
+
+
+def credits(*, access: Scope, period: Period, model: str = "first", basis: str = "cash", level: str = "campaign",
+            now: datetime | None = None) -> list[tuple[int, str | None, Decimal]]:
+    """The credit table: (contact id, campaign / ad set / ad Meta id or None when unknown at that level, weight)
+    for every contact with an outcome in the period and a paid touch before its conversion."""
+    _check(model, basis, level)
+    if not role_may_see(Contact, access):
+        return []
+    sql, params = _credit_sql(access, period, model, basis, level, now or timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(sql + "SELECT contact_id, key, weight FROM credit ORDER BY contact_id, key", params)
+        return [(contact_id, key, Decimal(weight)) for contact_id, key, weight in cursor.fetchall()]
+
+
+# --- per campaign / ad set / ad ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AttributedRow:
+    """One campaign, ad set or ad (key = its Meta id; None gathers touches that name no id at this level).
+    Counts are credit-weighted (a linear share of a lead is a fraction); money is AED, None when the role does
+    not see it; net = cash − refunds − disputed."""
+
+    level: str
+    key: str | None
+    name: str
+    spend: Decimal | None
+    meta_value: Decimal | None  # Meta-reported purchase value
+    leads: Decimal
+    booked: Decimal
+    held: Decimal
+    deals: Decimal  # deals created (cash basis: in the period), as in cpo
+    won: Decimal
+    cash: Decimal | None
+    refunds: Decimal | None
+    disputed: Decimal | None
+    status: str  # money map: Scale / Kill / Too early, "" when spend is not shown
+
+    @property
+    def net(self) -> Decimal | None:
+        return None if self.cash is None else self.cash - self.refunds - self.disputed
+
+    def _per(self, count: Decimal) -> Decimal | None:
+        value = None if self.spend is None else ratio(self.spend, count)
+        return None if value is None else value.quantize(Decimal("0.01"))
+
+    @property
+    def cpl(self) -> Decimal | None:
+        return self._per(self.leads)
+
+    @property
+    def cost_per_booked(self) -> Decimal | None:
+        return self._per(self.booked)
+
+    @property
+    def cost_per_held(self) -> Decimal | None:
+        return self._per(self.held)
+
+    @property
+    def cost_per_deal(self) -> Decimal | None:
+        return self._per(self.deals)
+
+    @property
+    def roas(self) -> Decimal | None:
+        return None if self.net is None or self.spend is None else ratio(self.net, self.spend)
+
+    @property
+    def meta_roas(self) -> Decimal | None:
+        return None if self.meta_value is None or self.spend is None else ratio(self.meta_value, self.spend)
+
+
+def money_map_status(spend: Decimal | None, roas: Decimal | None, *, min_spend: Decimal,
+                     scale_roas: Decimal) -> str:
+    """DESIGN §7a: Too early below the minimum spend; else Scale when ROAS > the scale threshold; else Kill."""
+    if spend is None:
+        return ""
+    if spend < min_spend:
+        return "Too early"
+    if roas is None:
+        return ""
+    return "Scale" if roas > scale_roas else "Kill"
+
+
+def money_map_thresholds(workspace) -> tuple[Decimal, Decimal]:
+    """(minimum spend, scale ROAS): the admin's benchmarks, else the defaults a workspace starts with."""
+    wanted = {"money_map_min_spend", "money_map_scale_roas"}
+    values = {key: Decimal(value) for key, value, _, _ in BENCHMARKS if key in wanted}
+    values.update(Benchmark.objects.filter(workspace=workspace, key__in=wanted).values_list("key", "value"))
+    return values["money_map_min_spend"], values["money_map_scale_roas"]
+
+
+LEVEL_MODELS = {"campaign": Campaign, "adset": AdSet, "ad": Ad}
+INSIGHT_KEY = {"campaign": "campaign__meta_id", "adset": "adset__meta_id", "ad": "ad__meta_id"}
+
+
+def _spend_by_key(access: Scope, period: Period, level: str) -> dict[str, tuple[Decimal, Decimal]]:
+    rows = (scoped(AdInsight, access).filter(date__gte=period.first_day, date__lte=period.last_day)
+            .values(key=F(INSIGHT_KEY[level])).order_by().annotate(spend=Sum("spend"), meta=Sum("purchase_value")))
+    return {row["key"]: (row["spend"], row["meta"]) for row in rows}
+
+
+def attributed(*, access: Scope, period: Period, model: str = "first", basis: str = "cash",
+               level: str = "campaign", now: datetime | None = None) -> list[AttributedRow]:
+    """Per campaign / ad set / ad: spend and Meta-claimed value of the period beside the credit-weighted outcomes
+    (see the module doc), every key with spend or credit, highest net revenue first. Four queries."""
+    _check(model, basis, level)
+    if not role_may_see(Contact, access):
+        return []
+    sql, params = _credit_sql(access, period, model, basis, level, now or timezone.now())
+    money_scale = ", ".join(f"ROUND(SUM(k.weight * o.{name}) / 100, 2)" for name in MONEY_OUTCOMES)
+    counts = ", ".join(f"ROUND(SUM(k.weight * o.{name}), 2)" for name in OUTCOMES if name not in MONEY_OUTCOMES)
+    with connection.cursor() as cursor:
+        cursor.execute(sql + f"SELECT k.key, {counts}, {money_scale} FROM credit k "
+                             f"JOIN outcomes o ON o.contact_id = k.contact_id GROUP BY k.key", params)
+        credited = {row[0]: row[1:] for row in cursor.fetchall()}
+
+    sees_money, sees_spend = role_may_see(Payment, access), role_may_see(AdInsight, access)
+    spend = _spend_by_key(access, period, level) if sees_spend else {}
+    keys = set(credited) | set(spend)
+    names = dict(scoped(LEVEL_MODELS[level], access).filter(meta_id__in=[k for k in keys if k])
+                 .values_list("meta_id", "name"))
+    min_spend, scale_roas = money_map_thresholds(access.workspace)
+    zero = (Decimal(0),) * len(OUTCOMES)
+    rows = []
+    for key in keys:
+        leads, booked, held, deals, won, cash, refunds, disputed = credited.get(key, zero)
+        key_spend, meta_value = spend.get(key, (Decimal(0), Decimal(0))) if sees_spend else (None, None)
+        row = AttributedRow(
+            level=level, key=key, name=names.get(key, key or f"No {level} id"), spend=key_spend,
+            meta_value=meta_value, leads=leads, booked=booked, held=held, deals=deals, won=won,
+            cash=cash if sees_money else None, refunds=refunds if sees_money else None,
+            disputed=disputed if sees_money else None, status="")
+        rows.append(replace(row, status=money_map_status(row.spend, row.roas, min_spend=min_spend,
+                                                         scale_roas=scale_roas)))
+    return sorted(rows, key=lambda r: (-(r.net or 0), -(r.spend or 0), r.key or ""))
+
+
+def attributed_net_revenue(*, access: Scope, period: Period, model: str = "first", basis: str = "cash",
+                           now: datetime | None = None) -> Decimal | None:
+    """Σ net attributed revenue (cash − refunds − disputed, AED) over every contact with a paid touch: the true
+    ROAS numerator with the defaults (first touch, cash basis). None for roles that do not see finance. One
+    query."""
+    _check(model, basis, "campaign")
+    if not role_may_see(Payment, access):
+        return None
+    sql, params = _credit_sql(access, period, model, basis, "campaign", now or timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(sql + "SELECT ROUND(SUM(k.weight * (o.cash - o.refunds - o.disputed)) / 100, 2) FROM credit k "
+                             "JOIN outcomes o ON o.contact_id = k.contact_id", params)
+        return cursor.fetchone()[0] or Decimal("0.00")
