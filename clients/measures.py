@@ -5,7 +5,8 @@ counts; clients.metrics, clients.metrics_sales, marketing.metrics and the sales 
 from clients.funnel import STEP_ORDER, reached, step_field
 from django.db.models import Q
 
-from clients.models import Contact, Deal, DealFunnel, FunnelStep, SessionStatus, TrainingSession
+from clients.models import (Call, CallOutcome, Contact, Deal, DealFunnel, FunnelStep, HealthScore, SessionStatus,
+                            TrainingSession, Zone)
 from marketing.metrics import paid_touch
 from ptd.rollups import measure
 
@@ -14,6 +15,13 @@ FUNNEL_STEPS = [*STEP_ORDER, FunnelStep.CLOSED_LOST]
 FUNNEL_SOURCES = {"clients_dealfunnel": [*(step_field(s) for s in FUNNEL_STEPS), "deal_created_at"]}
 
 measure("leads", model=Contact, day="created_at")
+# One score per client and day: the zone counts and the average health of a day (Overview) are sums of these.
+measure("scored", model=HealthScore, day="date")
+measure("health_total", model=HealthScore, day="date", total="total")
+for _zone in Zone:
+    measure(f"scored_{_zone.value}", model=HealthScore, day="date", where=lambda zone=_zone: Q(zone=zone))
+measure("calls", model=Call, day="started_at")
+measure("calls_answered", model=Call, day="started_at", where=lambda: Q(outcome=CallOutcome.ANSWERED))
 # About fifteen sessions per coach and day: worth a cell per coach (the coaches leaderboard reads them).
 measure("sessions_attended", model=TrainingSession, day="starts_at", staff="coach_id", store_per_staff=True,
         where=lambda: Q(status=SessionStatus.ATTENDED))

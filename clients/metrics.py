@@ -5,10 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, Max, Q, QuerySet, Sum
+from django.db.models import DecimalField, ExpressionWrapper, F, Max, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 
-from clients.models import (Call, Contact, HealthScore, Intervention, InterventionStatus, Package, Priority,
+from clients.models import (Contact, HealthScore, Intervention, InterventionStatus, Package, Priority,
                             TrainingSession, Zone)
 from ptd import rollups
 from ptd.metrics import metric, ratio
@@ -128,6 +128,5 @@ def pending_critical_interventions(period: Period, access: Scope):
 @metric("answer_rate", label="Answer rate", unit="%", source="CallGear / HubSpot calls",
         formula="answered calls ÷ all calls, calls started in the period")
 def answer_rate(period: Period, access: Scope):
-    counts = scoped(Call, access).filter(started_at__gte=period.start, started_at__lt=period.end).aggregate(
-        total=Count("id"), answered=Count("id", filter=Q(outcome="answered")))
-    return ratio(counts["answered"], counts["total"], 100)
+    counts = rollups.totals(["calls_answered", "calls"], period, access)
+    return ratio(counts["calls_answered"], counts["calls"], 100)

@@ -125,12 +125,14 @@ def coach_leaderboard_for(scope: Scope, day: date | None = None) -> list[Leaderb
     if day is None:
         return []
     own = scope.staff_id if scope.role == Role.COACH else None
+    # The client lists (names) are the coach page's, not the board's: not read here (1,400 coaches' JSON).
     rows = (CoachSnapshot.objects.filter(workspace_id=scope.workspace.pk, date=day).select_related("coach")
+            .defer("best_clients", "worst_clients", "red_flags")
             .order_by(F("rank").asc(nulls_last=True), "coach__name", "coach_id"))
     board = []
     for snap in rows:
         is_own = own is not None and snap.coach_id == own
-        detail = _for_viewer(snap, scope) if _sees_all_details(scope) or is_own else None
+        detail = snap if _sees_all_details(scope) or is_own else None
         board.append(LeaderboardRow(coach_id=snap.coach_id, coach_name=snap.coach.name, rank=snap.rank,
                                     rank_change=snap.rank_change, performance_score=snap.performance_score,
                                     is_own=is_own, snapshot=detail))
@@ -187,12 +189,13 @@ def coach_leaderboard_rows_for(scope: Scope, sessions_period: Period | None = No
     day = latest_snapshot_day(scope)
     board = coach_leaderboard_for(scope, day) if day else []
     sessions = sessions_delivered_by_coach(scope, sessions_period) if sessions_period and board else {}
+    url_prefix, url_suffix = reverse("coach-detail", args=[0]).rsplit("0", 1)  # one reverse, not one per coach
     rows = []
     for row in board:
         snap = row.snapshot
         parts = snap.score_parts if snap else {}
         detail = {
-            "coach_url": reverse("coach-detail", args=[row.coach_id]),
+            "coach_url": f"{url_prefix}{row.coach_id}{url_suffix}",
             "active_clients": snap.active_clients, "avg_health": snap.avg_health,
             "green_share": parts.get("green_share", {}).get("value"),
             "retention": parts.get("retention", {}).get("value"),

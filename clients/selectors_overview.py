@@ -19,16 +19,16 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from django.core.cache import cache
 from django.db import connection
-from django.db.models import Avg, Case, CharField, Count, F, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import Case, CharField, Count, F, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Coalesce, Concat, NullIf, Trim
 from django.urls import reverse
 
-from clients.models import (Contact, HealthScore, Intervention, InterventionStatus, SessionStatus, TrainingSession,
-                            Trend, Zone)
+from clients.models import (Contact, HealthScore, Intervention, InterventionStatus, Trend, Zone)
 from clients.selectors_health import average_health_trend_for
+from ptd import rollups
+from ptd.periods import Period
 from ptd.scoping import Scope, scoped
 
 AT_RISK_ZONES = [Zone.YELLOW, Zone.RED]
@@ -76,26 +76,16 @@ def of_contact(scope: Scope, **value) -> Subquery:
 
 def average_health_on(scope: Scope, day: date) -> Decimal | None:
     """Mean health total of the clients scored on `day` (one day's scores, not the 30-day trend)."""
-    value = scoped(HealthScore, scope).filter(date=day).aggregate(a=Avg("total"))["a"]
-    return None if value is None else Decimal(value).quantize(Decimal("0.1"))
+    trend = average_health_trend_for(scope, day, days=1)
+    return trend[0][1] if trend else None
 
 
 TREND_DAYS = 30
-EARLIER_DAYS_CACHE_SECONDS = 3600
 
 
 def health_trend_for(scope: Scope, day: date) -> list[tuple[date, float]]:
-    """Average health per scored day over the TREND_DAYS up to `day`. The days before `day` are read once and
-    cached (30 days of 100,000 clients is 3 M rows; past days' scores change only when a past date is scored
-    again, so they are kept an hour); `day` itself, which rescoring changes all day, is read every time."""
-    whose = "all" if scope.role in HealthScore.ROLE_SCOPE_ALL else f"staff-{scope.staff_id}"
-    key = f"health-trend:{scope.workspace.pk}:{whose}:{day.isoformat()}"
-    earlier = cache.get(key)
-    if earlier is None:
-        earlier = average_health_trend_for(scope, day - timedelta(days=1), days=TREND_DAYS - 1)
-        cache.set(key, earlier, EARLIER_DAYS_CACHE_SECONDS)
-    today = average_health_on(scope, day)
-    return earlier + ([(day, float(today))] if today is not None else [])
+    """Average health per scored day over the TREND_DAYS up to `day` (daily measures: a few dozen rows)."""
+    return [(d, float(avg)) for d, avg in average_health_trend_for(scope, day, days=TREND_DAYS)]
 
 
 # ---------------------------------------------------------------------------------------- at-risk clients
@@ -197,9 +187,9 @@ def daily_summary_for(scope: Scope, day: date) -> DailySummary:
     interventions = scoped(Intervention, scope).filter(opened | completed).aggregate(
         opened=Count("pk", filter=opened), completed=Count("pk", filter=completed))
     sessions_day = day - timedelta(days=1)
-    session_start, session_end = _day_bounds(scope, sessions_day)
-    attended = scoped(TrainingSession, scope).filter(status=SessionStatus.ATTENDED, starts_at__gte=session_start,
-                                                     starts_at__lt=session_end).count()
+    one_day = Period(key="custom", label="", first_day=sessions_day, last_day=sessions_day,
+                     tz=ZoneInfo(scope.workspace.timezone))
+    attended = int(rollups.total("sessions_attended", one_day, scope))
     return DailySummary(day=day, previous=previous, entered_red=changes["entered_red"],
                         recovered=changes["recovered"], interventions_opened=interventions["opened"],
                         interventions_completed=interventions["completed"], sessions_day=sessions_day,

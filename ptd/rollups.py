@@ -24,7 +24,7 @@ from importlib import import_module
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
-from django.db.models import Aggregate, Count, DateField, Model, Q, Sum, Value
+from django.db.models import Aggregate, Count, DateField, F, Model, Q, Sum, Value
 from django.db.models.functions import TruncDate
 
 from ptd.models import DailyRollup, RollupDirty, Workspace
@@ -140,7 +140,7 @@ def _shape_queries(specs: Iterable[Measure], *, workspace_id: int, tz: ZoneInfo,
         first = group[0]
         rows = scoped(model, access) if access else model.objects.filter(workspace_id=workspace_id)
         rows = rows.filter(_on_days(first, runs, tz)) if runs is not None else rows.filter(**{f"{day_field}__isnull": False})
-        day = (day_field if _is_date(first) else TruncDate(day_field, tzinfo=tz)) if per_day else Value(None, DateField())
+        day = (F(day_field) if _is_date(first) else TruncDate(day_field, tzinfo=tz)) if per_day else Value(None, DateField())
         keys = ["rollup_day", *([staff] if staff else [])]
         aggregates = {f"m{i}": spec.aggregate() for i, spec in enumerate(group)}
         yield group, staff, rows.annotate(rollup_day=day).values(*keys).annotate(**aggregates).order_by()
