@@ -23,8 +23,8 @@ def overview(request):
     require_page(request, "overview")
     access = request.access
     day = latest_scored_day(access)
-    # The trend's first read of a day covers 30 days of scores (3 M rows at 100,000 clients; cached after, see
-    # health_trend_for): the page shows a placeholder that asks for it once loaded (hx-trigger="load").
+    # The trend chart is asked for once the page has loaded (hx-trigger="load"): the page's first paint does not
+    # wait for a second figure.
     trend_requested = request.htmx and request.GET.get("partial") == "trend"
     context = {"day": day, "period": None, "trend_requested": trend_requested}
     if day is not None:

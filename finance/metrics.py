@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from finance.models import Payment
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
+
+from clients.models import SessionStatus, TrainingSession
+from finance.models import Interval, Payment, Subscription, SubscriptionStatus
 from ptd import rollups
 from ptd.metrics import metric
 from ptd.periods import Period
-from ptd.scoping import Scope, role_may_see
+from ptd.scoping import Scope, role_may_see, scoped
 
 
 def finance_hidden(access: Scope) -> str:
@@ -63,3 +66,85 @@ def net_revenue_by_day(period: Period, access: Scope) -> list[tuple[date, Decima
     paid, refunded = rollups.by_day("collected_minor", period, access), rollups.by_day("refunded_minor", period, access)
     days = (period.first_day + timedelta(days=i) for i in range(period.days))
     return [(day, _aed(paid.get(day, 0) - refunded.get(day, 0))) for day in days]
+
+
+@metric("refunds", label="Refunds", unit="AED", source="Stripe refunds", higher_is_better=False,
+        unavailable=finance_unavailable, formula="Σ succeeded refunds with refund time in the period")
+def refunds(period: Period, access: Scope):
+    return _aed(rollups.total("refunded_minor", period, access))
+
+
+@metric("failed_payments", label="Failed payments", unit="count", source="Stripe charges", higher_is_better=False,
+        unavailable=finance_unavailable, formula="payment attempts that failed, attempt time in the period")
+def failed_payments(period: Period, access: Scope):
+    return rollups.total("failed_payments", period, access)
+
+
+@metric("disputes", label="Disputes", unit="count", source="Stripe disputes", higher_is_better=False,
+        unavailable=finance_unavailable,
+        formula="disputes (chargebacks and card-issuer inquiries) opened in the period")
+def disputes(period: Period, access: Scope):
+    return rollups.total("disputes_opened", period, access)
+
+
+# --- subscriptions at the end of the period --------------------------------------------------------
+
+LIVE_STATUSES = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING)
+BILLED_PER_YEAR = {Interval.DAY: 365, Interval.WEEK: 52, Interval.MONTH: 12, Interval.YEAR: 1}
+
+
+def monthly_minor(amount_minor: int, interval: str, interval_count: int) -> Decimal:
+    """What a plan charging `amount_minor` every `interval_count` × `interval` brings in a month (a year's
+    charges ÷ 12): 1,200 a year → 100; 100 every 2 weeks → 216.67."""
+    if interval not in BILLED_PER_YEAR or interval_count < 1:
+        raise ValueError(f"unknown billing interval {interval_count} × {interval!r}")
+    return Decimal(amount_minor) * BILLED_PER_YEAR[interval] / (12 * interval_count)
+
+
+def subscriptions_live_at_end(period: Period, access: Scope) -> QuerySet:
+    """Subscriptions in force at the end of the period: created before it, and active or trialing now (Stripe's
+    current status, as in active_members) or ended after it (cancelled since)."""
+    return scoped(Subscription, access).filter(
+        Q(status__in=LIVE_STATUSES) | Q(ended_at__gte=period.end), created__lt=period.end).exclude(
+        status__in=[SubscriptionStatus.INCOMPLETE, SubscriptionStatus.INCOMPLETE_EXPIRED])
+
+
+@metric("active_subscriptions", label="Active subscriptions", unit="count", source="Stripe subscriptions",
+        unavailable=finance_unavailable,
+        formula="subscriptions in force at period end: created before it, and active or trialing now or ended "
+                "after it")
+def active_subscriptions(period: Period, access: Scope):
+    return subscriptions_live_at_end(period, access).count()
+
+
+@metric("mrr", label="MRR", unit="AED", source="Stripe subscriptions", unavailable=finance_unavailable,
+        formula="Σ monthly amount (a year's charges ÷ 12) of the AED subscriptions in force at period end, "
+                "trials excluded")
+def mrr(period: Period, access: Scope):
+    plans = (subscriptions_live_at_end(period, access).filter(currency="AED").exclude(status=SubscriptionStatus.TRIALING)
+             .values("interval", "interval_count").order_by().annotate(total=Sum("amount_minor")))
+    return _aed(sum((monthly_minor(p["total"], p["interval"], p["interval_count"]) for p in plans), Decimal(0)))
+
+
+# --- trained but unpaid ----------------------------------------------------------------------------
+
+UNPAID_LOOKBACK = timedelta(days=90)
+
+
+def trained_but_unpaid_contacts(period: Period, access: Scope) -> QuerySet:
+    """One row per contact (contact_id, sessions, last_session) with ≥ 1 attended session in the period and no
+    collected Stripe payment linked to them in the 90 days before the period end."""
+    paid = scoped(Payment, access).filter(contact_id=OuterRef("contact_id"), status__in=Payment.COLLECTED_STATUSES,
+                                          created__gte=period.end - UNPAID_LOOKBACK, created__lt=period.end)
+    return (scoped(TrainingSession, access)
+            .filter(status=SessionStatus.ATTENDED, starts_at__gte=period.start, starts_at__lt=period.end)
+            .filter(~Exists(paid)).values("contact_id").order_by()
+            .annotate(sessions=Count("pk"), last_session=Max("starts_at")))
+
+
+@metric("trained_but_unpaid", label="Trained but unpaid", unit="count", higher_is_better=False,
+        source="Sessions feed, Stripe payments", unavailable=finance_unavailable,
+        formula="clients with ≥ 1 attended session in the period and no successful Stripe payment in the 90 days "
+                "before period end")
+def trained_but_unpaid(period: Period, access: Scope):
+    return trained_but_unpaid_contacts(period, access).count()

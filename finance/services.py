@@ -23,16 +23,18 @@ from decimal import Decimal
 from django.db import connection, models, transaction
 from django.db.models import Exists, F, FloatField, Func, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Cast, Coalesce, Greatest, Least
+from django.utils import timezone
 
 from clients.funnel import deal_funnel_refresh
 from clients.identity import contacts_by_keys
 from clients.models import Contact, Deal, FunnelStep, PipelineStage
 from finance.models import (THREE_DECIMAL, ZERO_DECIMAL, Customer, Dispute, DisputeStatus, FraudAlert,
-                            FraudSeverity, Interval, Invoice, InvoiceStatus, Payment, PaymentStatus, Payout,
-                            PayoutStatus, Refund, RefundStatus, StripeEvent, Subscription, SubscriptionStatus)
+                            FraudSeverity, FraudStatus, Interval, Invoice, InvoiceStatus, Payment, PaymentStatus,
+                            Payout, PayoutStatus, Refund, RefundStatus, StripeEvent, Subscription, SubscriptionStatus)
 from ptd.identity import normalize_email, normalize_phone
 from ptd.live import publish
-from ptd.models import WebhookStatus, Workspace
+from ptd.models import AuditLog, Membership, Role, WebhookStatus, Workspace
+from ptd.scoping import Scope
 
 BATCH_ROWS = 500  # rows per INSERT statement (well under PostgreSQL's 65,535 parameters)
 DEAL_STEPS = (FunnelStep.CLOSED_WON, FunnelStep.PAYMENT_PENDING)
@@ -854,3 +856,36 @@ def finance_link_contacts(*, workspace: Workspace, contact_ids: Iterable[int]) -
         for kind, n in finance_link_contact(contact=contact).items():
             totals[kind] = totals.get(kind, 0) + n
     return totals
+
+
+# --- working a fraud alert ----------------------------------------------------------------------
+
+@transaction.atomic
+def fraud_alert_update(*, alert_id: int, actor_access: Scope, status: str, assignee_id: int | None) -> FraudAlert:
+    """Set a fraud alert's status and assignee (an admin of its workspace, or nobody). Only admins may; closing
+    it (resolved, false positive) stamps resolved_at, reopening clears it. Raises PermissionError for other
+    roles, FraudAlert.DoesNotExist for an alert of another workspace, ValueError for an unknown status or an
+    assignee who is not an admin here."""
+    if not actor_access.is_admin:
+        raise PermissionError("Only admins can change a fraud alert.")
+    alert = FraudAlert.objects.select_for_update().get(pk=alert_id, workspace=actor_access.workspace)
+    if status not in FraudStatus.values:
+        raise ValueError(f"unknown status {status!r}; valid: {', '.join(FraudStatus.values)}")
+    if assignee_id is not None and not Membership.objects.filter(
+            workspace=actor_access.workspace, user_id=assignee_id, role=Role.ADMIN).exists():
+        raise ValueError("the assignee must be an admin of this workspace")
+    before = {"status": alert.status, "assignee_id": alert.assignee_id}
+    closing = status in FraudAlert.CLOSED_STATUSES
+    if closing and alert.status not in FraudAlert.CLOSED_STATUSES:
+        alert.resolved_at = timezone.now()
+    elif not closing:
+        alert.resolved_at = None
+    alert.status, alert.assignee_id = status, assignee_id
+    alert.save(update_fields=["status", "assignee", "resolved_at"])
+    after = {"status": alert.status, "assignee_id": alert.assignee_id}
+    if after != before:
+        AuditLog.objects.create(workspace_id=alert.workspace_id, actor_id=actor_access.user_id,
+                                action="fraud_alert.updated", object_type="FraudAlert", object_id=str(alert.pk),
+                                detail={"from": before, "to": after})
+        _publish(workspace_id=alert.workspace_id, topics=["fraud"])
+    return alert

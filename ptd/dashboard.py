@@ -17,6 +17,7 @@ KPI_GROUPS = {
                        "pending_critical_interventions"],
 }
 CHARTS = ["revenue-trend", "leads-trend"]
+LOADED_AFTER_PAGE = {"clients-health"}
 PARTIALS = [*KPI_GROUPS, *CHARTS]
 
 
@@ -27,7 +28,8 @@ def executive(request):
     require_page(request, "home")
     access, period = request.access, page_period(request)
     partial = request.GET.get("partial") if request.htmx else None
-    wanted = [partial] if partial in PARTIALS else PARTIALS  # a live refresh computes only its own section
+    # A live refresh computes only its own section; the page leaves out the slow one, which loads itself after.
+    wanted = [partial] if partial in PARTIALS else [p for p in PARTIALS if p not in LOADED_AFTER_PAGE]
     context = {"period": period}
     for name in wanted:
         if name in KPI_GROUPS:

@@ -11,6 +11,8 @@ ALL_ROLES = frozenset(Role.values)
 STAFF_ROLES = frozenset({Role.ADMIN, Role.VIEWER, Role.COACH})
 SETTER_PAGES = frozenset({Role.ADMIN, Role.VIEWER, Role.SETTER})
 ADMIN_ONLY = frozenset({Role.ADMIN})
+# Finance and ad spend: coaches and setters see none of it.
+MONEY_ROLES = frozenset({Role.ADMIN, Role.VIEWER})
 
 GROUPS = ["Today", "Clients", "Sales", "Marketing", "Money", "AI", "Settings"]
 
@@ -32,6 +34,9 @@ ENTRIES = [
     NavEntry("Sales", "Sales pipeline", "sales-pipeline", STAFF_ROLES),
     NavEntry("Sales", "Setter activity", "setter-activity", SETTER_PAGES),
     NavEntry("Sales", "Sales coach tracker", "sales-coach-tracker", STAFF_ROLES),
+    NavEntry("Marketing", "Campaign money map", "money-map", MONEY_ROLES),
+    NavEntry("Marketing", "Attribution war room", "attribution", MONEY_ROLES),
+    NavEntry("Money", "Stripe intelligence", "stripe", MONEY_ROLES),
     NavEntry("Settings", "Your data", "data-sources", ALL_ROLES),
     NavEntry("Settings", "Integrations", "settings", ADMIN_ONLY),
     NavEntry("Settings", "API reference", "api-docs", ADMIN_ONLY),

@@ -6,6 +6,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from clients import views as client_views
 from clients import views_clients, views_coaches, views_sales, views_setters
+from finance import views as finance_views
+from marketing import views as marketing_views
 from ptd import dashboard, views
 from ptd.api import IsWorkspaceAdmin
 
@@ -22,6 +24,9 @@ urlpatterns = [
     path("sales-pipeline/", views_sales.sales_pipeline, name="sales-pipeline"),
     path("sales-coach-tracker/", views_sales.sales_coach_tracker, name="sales-coach-tracker"),
     path("setter-activity-today/", views_setters.setter_activity, name="setter-activity"),
+    path("money-map/", marketing_views.money_map, name="money-map"),
+    path("attribution/", marketing_views.attribution, name="attribution"),
+    path("stripe/", finance_views.stripe_intelligence, name="stripe"),
     path("settings/", views.integration_settings, name="settings"),
     path("settings/sync/<slug:source>/", views.integration_sync_now, name="settings-sync"),
     path("workspace/switch/", views.workspace_switch, name="workspace-switch"),

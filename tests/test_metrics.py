@@ -64,6 +64,9 @@ def world(workspace, make_staff, make_user):
                                    status="attended")
     TrainingSession.objects.create(workspace=workspace, source_id="s2", contact=omar, starts_at=at(13),
                                    status="no_show")
+    # A second attended session: Aisha still counts once among the active clients.
+    TrainingSession.objects.create(workspace=workspace, source_id="s3", contact=aisha, coach=dana, starts_at=at(14),
+                                   status="attended")
     # Deals created in November: one of an ad lead (Aisha), one not; October: one of an ad lead.
     for i, (who, day) in enumerate([(aisha, 5), (omar, 6), (aisha, -10), (None, 7)]):  # the last has no contact
         Deal.objects.create(workspace=workspace, hubspot_id=f"d{i}", contact=who, owner=dana, stage_id="closedwon",
@@ -122,7 +125,7 @@ def test_executive_metrics_by_hand(world):
     assert got["cpo"].delta_good is False  # a dearer deal is worse
     # November end: the open one and the one closed on 2 Dec; October end: only the one dismissed on 15 Nov.
     assert (got["pending_critical_interventions"].value, got["pending_critical_interventions"].prior) == (2, 1)
-    # Aisha attended in November, Omar only missed one: 1 of 2 members.
+    # Aisha attended (twice) in November, Omar only missed one: 1 of 2 members.
     assert got["active_client_rate"].value == Decimal("50.0000")
 
 

@@ -102,6 +102,16 @@ def test_nav_for_and_can_open_agree():
     assert [i["active"] for g in nav_for("admin", "/admin/ptd/") for i in g["items"] if i["label"] == "Django admin"] == [True]
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ["admin", "viewer", "coach", "setter"])
+def test_money_and_spend_pages_only_for_admins_and_viewers(user_for, client_for, role):
+    nav = _nav(client_for(user_for(role)).get("/data/"))
+    money = {("Campaign money map", "/money-map/"), ("Attribution war room", "/attribution/"),
+             ("Stripe intelligence", "/stripe/")}
+    shown = {item for items in nav.values() for item in items}
+    assert (money <= shown) is (role in ("admin", "viewer")) and (money & shown == set()) is (role in ("coach", "setter"))
+
+
 # --- periods --------------------------------------------------------------------------------------------------------
 
 TODAY = date(2026, 3, 15)  # a Sunday in the middle of March

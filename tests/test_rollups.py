@@ -164,3 +164,17 @@ def test_triggers_watch_every_measure_source(db):
                        "WHERE t.tgname LIKE 'ptd_rollup_%'")
         installed = {row[0] for row in cursor.fetchall()}
     assert installed == set(rollups.watched_tables())
+
+
+def test_the_command_rebuilds_and_refreshes_and_names_a_wrong_workspace(book):
+    from django.core.management import CommandError, call_command
+    from io import StringIO
+
+    out = StringIO()
+    call_command("rollups", "refresh", stdout=out)
+    assert "dirty days folded in for ptd" in out.getvalue() and not RollupDirty.objects.exists()
+    call_command("rollups", "rebuild", stdout=out)
+    assert "cells rebuilt for ptd" in out.getvalue()
+    assert_reads_equal_live(book["admin"])
+    with pytest.raises(CommandError, match="no workspace 'nope'; existing: ptd"):
+        call_command("rollups", "rebuild", "--workspace", "nope")
