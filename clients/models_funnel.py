@@ -11,6 +11,10 @@ STEP_FIELDS = ["lead_at", "booked_at", "held_at", "qualified_at", "package_selec
                "closed_won_at", "closed_lost_at"]
 
 
+# The sales coach tracker sums these per owner over a period and six months: read from the index alone.
+COVERED = {"held_at": ["owner"], "closed_lost_at": ["owner"], "closed_won_at": ["owner", "amount", "cash_collected"]}
+
+
 class DealFunnel(WorkspaceModel):
     deal = models.OneToOneField("clients.Deal", on_delete=models.CASCADE, primary_key=True, related_name="funnel")
     # Rank of the deal's current stage in the funnel order (0 lead … 6 closed won), -1 closed lost, null unmapped.
@@ -32,7 +36,8 @@ class DealFunnel(WorkspaceModel):
     ROLE_SCOPE = {"coach": "owner", "setter": "deal__contact__owner"}
 
     class Meta:
-        indexes = [models.Index(fields=["workspace", f], name=f"dealfunnel_{f}") for f in [*STEP_FIELDS, "deal_created_at"]]
+        indexes = [models.Index(fields=["workspace", f], name=f"dealfunnel_{f}", include=COVERED.get(f))
+                   for f in [*STEP_FIELDS, "deal_created_at"]]
 
     def __str__(self):
         return f"funnel of deal {self.deal_id}"

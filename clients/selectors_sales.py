@@ -182,10 +182,11 @@ def closer_results_for(access: Scope, period: Period, months: list[Period]) -> l
     monthly = [by_closer(["won_value"], m)["won_value"] for m in months]
     if any(counts.get(None) for counts in (held, lost, won, *monthly)):
         people.append((None, OTHER_OWNER, None, False))
+    url_prefix, url_suffix = reverse("coach-detail", args=[0]).rsplit("0", 1)  # one reverse, not one per closer
     rows = []
     for pk, name, target, active in people:
         sales = [m.get(pk, Decimal(0)) for m in monthly]
-        row = {"pk": pk, "name": name, "url": reverse("coach-detail", args=[pk]) if pk else "",
+        row = {"pk": pk, "name": name, "url": f"{url_prefix}{pk}{url_suffix}" if pk else "",
                "held": int(held.get(pk, 0)), "won": int(won.get(pk, 0)), "lost": int(lost.get(pk, 0)),
                "won_value": results["won_value"].get(pk, Decimal(0)), "cash": results["won_cash"].get(pk, Decimal(0)),
                "sales": sales, "month_sales": sales[-1], "target": target}
