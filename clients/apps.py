@@ -6,6 +6,16 @@ class ClientsConfig(AppConfig):
     verbose_name = "Clients, sales and health"
 
     def ready(self):
+        from django.db.models.signals import post_migrate
+
         from clients.funnel import connect_signals
 
         connect_signals()
+        post_migrate.connect(_install_first_call_trigger, sender=self, dispatch_uid="clients_first_call_trigger")
+
+
+def _install_first_call_trigger(sender, using="default", **kwargs):
+    """After every migrate (the test database's too), calls keep their contact's first_call_at."""
+    from clients.first_call import install_trigger
+
+    install_trigger(using)

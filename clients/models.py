@@ -52,6 +52,8 @@ class Contact(WorkspaceModel):
     created_at = models.DateTimeField(db_index=True, help_text="When the source first saw this person")
     updated_at = models.DateTimeField(null=True, blank=True, help_text="Source last-modified time")
     owner = models.ForeignKey(Staff, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_contacts")
+    first_call_at = models.DateTimeField(null=True, blank=True, editable=False,
+                                         help_text="First outbound or answered call (kept by clients.first_call)")
     coach = models.ForeignKey(Staff, null=True, blank=True, on_delete=models.SET_NULL, related_name="coached_contacts")
     # First-touch attribution
     source = models.CharField(max_length=60, blank=True)

@@ -14,8 +14,7 @@ from decimal import Decimal
 from functools import cached_property
 
 from django.db import connection
-from django.db.models import (Case, CharField, Count, DecimalField, Exists, F, Func, OuterRef, Q, QuerySet, Subquery,
-                              Sum, Value, When)
+from django.db.models import (Case, CharField, Count, DecimalField, Exists, F, Func, OuterRef, Q, QuerySet, Sum, Value, When)
 from django.db.models.functions import Cast, Coalesce, Concat, ExtractHour, Now, NullIf, Trim
 from django.utils import timezone
 
@@ -29,9 +28,6 @@ from ptd.scoping import Scope, scoped
 DEFAULT_SLA_MINUTES = Decimal(5)
 # A lead has had its first call when we rang it or it rang us and was answered (a missed inbound call is
 # the lead waiting for us, not us reaching it).
-FIRST_CALL = Q(direction=CallDirection.OUTBOUND) | Q(outcome=CallOutcome.ANSWERED)
-
-
 def setter_sla_minutes(workspace) -> tuple[Decimal, Benchmark | None]:
     """The SLA in force (Benchmark `setter_sla_minutes`, admin-editable) and its row, if there is one."""
     row = Benchmark.objects.filter(workspace=workspace, key="setter_sla_minutes").first()
@@ -104,21 +100,11 @@ def leads_created_in(access: Scope, period: Period) -> QuerySet:
     return scoped(Contact, access).filter(created_at__gte=period.start, created_at__lt=period.end).order_by()
 
 
-def _first_calls() -> QuerySet:
-    """The outer lead's first calls, whoever made them: the lead is in scope, and only their times are read.
-    (Workspace first: the (workspace, contact, started_at) index answers it in order.)"""
-    return Call.objects.filter(workspace_id=OuterRef("workspace_id"), contact_id=OuterRef("pk")).filter(FIRST_CALL)
-
-
-def _first_call_at() -> Subquery:
-    return Subquery(_first_calls().order_by("started_at").values("started_at")[:1])
-
-
 def _with_first_call(access: Scope, period: Period) -> QuerySet:
     """Leads created in the period, one row each: owner, creation time, first call time, has a deal."""
     return (leads_created_in(access, period)
             .values("owner_id", "created_at")
-            .annotate(first_call=_first_call_at(),
+            .annotate(first_call=F("first_call_at"),
                       has_deal=Exists(Deal.objects.filter(workspace_id=OuterRef("workspace_id"),
                                                           contact_id=OuterRef("pk")))))
 
@@ -205,7 +191,7 @@ def leads_waiting(access: Scope, period: Period, *, client_url_prefix: str = "")
     name, phone (and a tel: link), owner, source, created, time waited so far. `client_url_prefix` links the
     name."""
     rows = (leads_created_in(access, period)
-            .filter(~Exists(_first_calls()), created_at__lte=Now())  # a lead dated in the future is not waiting yet
+            .filter(first_call_at__isnull=True, created_at__lte=Now())  # a lead dated in the future is not waiting yet
             .values("pk", "created_at")
             .annotate(name=_contact_name(""), phone=F("phone_e164"), tel=_tel_url("phone_e164"),
                       owner_name=F("owner__name"), lead_source=F("source"), waiting=WaitedSince("created_at")))

@@ -272,3 +272,12 @@ def test_command_creates_demo_logins_linked_to_demo_staff_and_purge_removes_them
     call_command("demo_data", "--purge")
     assert not User.objects.filter(is_demo=True).exists()
     assert not Contact.objects.filter(workspace=workspace).exists()
+
+
+def test_first_call_times_agree_with_the_calls(workspace, loaded):
+    """The generator writes each lead's first call time (COPY fires no trigger); the definition finds nothing to
+    change."""
+    from clients.first_call import contacts_first_call_refresh
+
+    assert Contact.objects.filter(workspace=workspace, first_call_at__isnull=False).exists()
+    assert contacts_first_call_refresh(workspace_id=workspace.pk) == 0
