@@ -522,15 +522,21 @@ class FakeHubSpot(FakeServer):
                    "context": {"ids": missing}, "links": {}, "errors": []}] if missing else []
         return self._batch(results, errors, started)
 
-    @route("POST", r"/crm/v3/objects/(?P<object_type>[^/]+)/batch/upsert")
-    def batch_upsert(self, req: RecordedRequest, object_type: str) -> Response:
+    def _batch_write(self, req: RecordedRequest, object_type: str) -> tuple[str, int, list] | Response:
+        """The object type, start time and inputs of a batch write, or the error HubSpot answers with."""
         otype = self._known_type(object_type)
         if otype is None:
             return self._unknown_type(object_type)
-        started = int(time.time() * 1000)
         inputs = (json_body(req) or {}).get("inputs") or []
         if len(inputs) > 100:
             return _error(400, "Batch size must be at most 100", "VALIDATION_ERROR")
+        return otype, int(time.time() * 1000), inputs
+
+    @route("POST", r"/crm/v3/objects/(?P<object_type>[^/]+)/batch/upsert")
+    def batch_upsert(self, req: RecordedRequest, object_type: str) -> Response:
+        if isinstance(batch := self._batch_write(req, object_type), Response):
+            return batch
+        otype, started, inputs = batch
         results, errors = [], []
         for item in inputs:
             self.upserts[otype].append(item)
@@ -555,13 +561,9 @@ class FakeHubSpot(FakeServer):
 
     @route("POST", r"/crm/v3/objects/(?P<object_type>[^/]+)/batch/update")
     def batch_update(self, req: RecordedRequest, object_type: str) -> Response:
-        otype = self._known_type(object_type)
-        if otype is None:
-            return self._unknown_type(object_type)
-        started = int(time.time() * 1000)
-        inputs = (json_body(req) or {}).get("inputs") or []
-        if len(inputs) > 100:
-            return _error(400, "Batch size must be at most 100", "VALIDATION_ERROR")
+        if isinstance(batch := self._batch_write(req, object_type), Response):
+            return batch
+        otype, started, inputs = batch
         results, missing = [], []
         for item in inputs:
             self.updates[otype].append(item)
