@@ -227,3 +227,15 @@ def test_a_negative_gap_reads_with_a_minus_sign():
 
     assert Gap("CRM won − Stripe cash", Decimal("-11500.40"), "").display == "−AED 11,500"
     assert Gap("x", None, "").display == "—"
+
+
+@pytest.mark.django_db
+def test_choosing_a_period_keeps_the_model_basis_and_sort(users, client_for):
+    html = client_for(users["admin"]).get("/attribution/", {**OCT, "model": "linear", "basis": "cohort",
+                                                            "credit-sort": "-spend", "credit-page": "2"}
+                                         ).content.decode()
+    form = html.split("data-period-filter>")[1].split("</form>")[0]
+    assert '<input type="hidden" name="model" value="linear">' in form
+    assert '<input type="hidden" name="basis" value="cohort">' in form
+    assert '<input type="hidden" name="credit-sort" value="-spend">' in form
+    assert "credit-page" not in form and 'type="hidden" name="period"' not in form  # the rows change; the form sets it

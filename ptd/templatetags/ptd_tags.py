@@ -15,3 +15,12 @@ def partial_url(context, name: str) -> str:
         params.pop(key, None)
     params["partial"] = name
     return f"{request.path}?{params.urlencode()}"
+
+
+@register.simple_tag(takes_context=True)
+def kept_filters(context) -> list[tuple[str, str]]:
+    """The page's other filters (zone, coach, attribution model, drill-down, sorts…) as (name, value) pairs for
+    hidden inputs of the period form, so choosing a period keeps them; pages are dropped (the rows change)."""
+    dropped = {"period", "from", "to", "partial", "export", "rows"}
+    return [(name, value) for name, values in context["request"].GET.lists()
+            if name not in dropped and not name.endswith("-page") for value in values]
