@@ -44,10 +44,11 @@
 
   const labelOf = (el) => el.getAttribute('data-live-label') || el.id.replace(/[-_]+/g, ' ');
 
-  // Visible text without <time> elements, whose "3 minutes ago" drifts on every fetch.
+  // Visible text without <time> elements, whose "3 minutes ago" drifts on every fetch, and without what Plotly
+  // drew into a .chart (absent from the server's HTML); a chart's data is in its JSON <script>, which counts.
   const signature = (root) => {
     const clone = root.cloneNode(true);
-    clone.querySelectorAll('time, .htmx-indicator').forEach((t) => t.remove());
+    clone.querySelectorAll('time, .htmx-indicator, .chart').forEach((t) => t.remove());
     return (clone.textContent || '').replace(/\s+/g, ' ').trim();
   };
 
