@@ -96,3 +96,14 @@ def rescore_requests(monkeypatch):
     monkeypatch.setattr(health, "health_rescore_soon",
                         lambda *, workspace_id, contact_ids: requests.append((workspace_id, set(contact_ids))))
     return requests
+
+
+@pytest.fixture
+def hs(monkeypatch):
+    """A loopback fake HubSpot (tests/fakes/hubspot.py) that the app's HubSpot client talks to."""
+    from tests.fakes.hubspot import FakeHubSpot
+
+    with FakeHubSpot(token="pat-test") as fake:
+        monkeypatch.setenv("HUBSPOT_API_BASE", fake.url)
+        monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "pat-test")
+        yield fake

@@ -11,20 +11,11 @@ from finance.enrichment import hubspot_enrichment_push, hubspot_properties
 from finance.models import HubSpotEnrichment, Payment, PaymentStatus
 from ptd.models import SyncState
 from ptd.sync import SyncFailed
-from tests.fakes.hubspot import FakeHubSpot
 
 pytestmark = pytest.mark.django_db
 
 T0 = datetime(2026, 9, 20, 21, 30, tzinfo=UTC)  # 01:30 on 21 September in Dubai
 UPDATE = "/crm/v3/objects/contacts/batch/update"
-
-
-@pytest.fixture
-def hs(monkeypatch):
-    with FakeHubSpot(token="pat-test") as fake:
-        monkeypatch.setenv("HUBSPOT_API_BASE", fake.url)
-        monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "pat-test")
-        yield fake
 
 
 def contact(workspace, hubspot_id, hs=None):

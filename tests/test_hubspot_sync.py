@@ -8,15 +8,6 @@ from django.core.management.base import CommandError
 
 from clients.models import Appointment, Call, Contact, Deal, PipelineStage, Staff
 from ptd.models import SyncState
-from tests.fakes.hubspot import FakeHubSpot
-
-
-@pytest.fixture
-def hs(monkeypatch):
-    with FakeHubSpot(token="pat-test") as fake:
-        monkeypatch.setenv("HUBSPOT_API_BASE", fake.url)
-        monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "pat-test")
-        yield fake
 
 
 def seed(hs, n_contacts=250):
