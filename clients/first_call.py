@@ -9,6 +9,7 @@ back-fill that links a call to its contact later, deletes), installed after ever
 from django.db import connection, connections
 
 from clients.models import Call, CallDirection, CallOutcome, Contact
+from ptd.rollups import TRANSITIONS, statement_triggers
 
 CONTACTS, CALLS = Contact._meta.db_table, Call._meta.db_table
 FIRST_CALL = f"(c.direction = '{CallDirection.OUTBOUND.value}' OR c.outcome = '{CallOutcome.ANSWERED.value}')"
@@ -50,14 +51,12 @@ def install_trigger(using: str = "default") -> None:
     touched = {"INSERT": "SELECT contact_id FROM new_rows", "DELETE": "SELECT contact_id FROM old_rows",
                "UPDATE": "SELECT contact_id FROM new_rows UNION SELECT contact_id FROM old_rows"}
     with connections[using].cursor() as cursor:
-        for op, refs in (("INSERT", "NEW TABLE AS new_rows"), ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
-                         ("DELETE", "OLD TABLE AS old_rows")):
-            function = f"{TRIGGER}_{op.lower()}"
+        for op in TRANSITIONS:
             cursor.execute(f"""
-                CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
+                CREATE OR REPLACE FUNCTION {TRIGGER}_{op.lower()}() RETURNS trigger LANGUAGE plpgsql AS $$
                 BEGIN
                     {_update(f"k.id IN ({touched[op]})")};
                     RETURN NULL;
                 END $$""")
-            cursor.execute(f'CREATE OR REPLACE TRIGGER "{function}" AFTER {op} ON "{CALLS}" REFERENCING {refs} '
-                           f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()")
+        statement_triggers(cursor, table=CALLS, name=lambda op: f"{TRIGGER}_{op.lower()}",
+                           call=lambda op: f"{TRIGGER}_{op.lower()}()")

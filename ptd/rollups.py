@@ -372,7 +372,19 @@ def install_triggers(using: str = "default") -> None:
                 cursor.execute(f'DROP TRIGGER "{name}" ON "{table}"')
         for table, columns in wanted.items():
             args = ", ".join(f"'{c}'" for c in columns)
-            for op, refs in (("INSERT", "NEW TABLE AS new_rows"), ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
-                             ("DELETE", "OLD TABLE AS old_rows")):
-                cursor.execute(f'CREATE OR REPLACE TRIGGER "{TRIGGER_PREFIX}{op.lower()}" AFTER {op} ON "{table}" '
-                               f"REFERENCING {refs} FOR EACH STATEMENT EXECUTE FUNCTION {TRIGGER_PREFIX}mark_dirty({args})")
+            statement_triggers(cursor, table=table, name=lambda op: f"{TRIGGER_PREFIX}{op.lower()}",
+                               call=lambda op: f"{TRIGGER_PREFIX}mark_dirty({args})")
+
+
+# Statement-level triggers see a write's rows as transition tables: new_rows (insert, update), old_rows (update,
+# delete). PostgreSQL allows them on one event per trigger, hence three.
+TRANSITIONS = {"INSERT": "NEW TABLE AS new_rows", "UPDATE": "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+               "DELETE": "OLD TABLE AS old_rows"}
+
+
+def statement_triggers(cursor, *, table: str, name: Callable[[str], str], call: Callable[[str], str]) -> None:
+    """(Re)create an AFTER INSERT, UPDATE and DELETE statement trigger on `table`, each named name(op) and
+    executing call(op) (a function call expression)."""
+    for op, refs in TRANSITIONS.items():
+        cursor.execute(f'CREATE OR REPLACE TRIGGER "{name(op)}" AFTER {op} ON "{table}" REFERENCING {refs} '
+                       f"FOR EACH STATEMENT EXECUTE FUNCTION {call(op)}")
