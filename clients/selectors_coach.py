@@ -8,12 +8,17 @@ only their own coach page. Setters see nothing.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Avg, Count, Exists, F, Max, OuterRef, Q, QuerySet
-from django.urls import reverse
+from django.db.models import (Avg, BooleanField, Case, Count, Exists, ExpressionWrapper, F, FloatField, IntegerField,
+                              Max, OuterRef, Q, QuerySet, Value, When, Window)
+from django.db.models.expressions import RawSQL
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, RowNumber
 
 from clients.coach_performance import WEIGHTS
 from clients.models import (HealthScore, Intervention, InterventionStatus, Priority, SessionStatus, Staff,
@@ -182,32 +187,78 @@ def sessions_delivered_by_coach(scope: Scope, period: Period) -> dict[int, int]:
     return {coach: int(n) for coach, n in sessions.items() if coach is not None}
 
 
-def coach_leaderboard_rows_for(scope: Scope, sessions_period: Period | None = None) -> tuple[date | None, list[dict]]:
-    """The latest leaderboard as table rows, best first, and its day. Figures beyond name, rank and score (and
-    the link to the coach page) are None where the person may not see that coach's detail. With
-    `sessions_period`, each row also counts the sessions the coach delivered in it."""
+# The board's order: best first, coaches without a rank last, then by name.
+BOARD_ORDER = [F("rank").asc(nulls_last=True), F("coach__name").asc(), F("coach_id").asc()]
+
+
+def _board(scope: Scope, day: date | None) -> tuple[QuerySet, Callable]:
+    """The snapshots of `day` the leaderboard lists, and a wrapper that keeps an expression's value only on the
+    rows whose detail the person may see (every row for admins and viewers, their own row for a coach)."""
+    board = CoachSnapshot.objects.filter(workspace_id=scope.workspace.pk, date=day)
+    if day is None or not role_may_see(CoachSnapshot, scope):
+        return board.none(), lambda expression, default=None: expression
+    if _sees_all_details(scope):
+        return board, lambda expression, default=None: expression
+
+    def detail(expression, default=None):
+        return Case(When(coach_id=scope.staff_id, then=expression), default=Value(default),
+                    output_field=getattr(expression, "output_field", None))
+    return board, detail
+
+
+def coach_leaderboard_rows_for(scope: Scope, sessions_period: Period | None = None) -> tuple[date | None, QuerySet]:
+    """The latest leaderboard as table rows that sort and page in SQL (only the page shown is read; `position`
+    is the board's order, the tables' tiebreak), and its day. Figures beyond name, rank and score (and the link
+    to the coach page) are None where the person may not see that coach's detail. With `sessions_period`, each
+    row also counts the sessions the coach delivered in it."""
     day = latest_snapshot_day(scope)
-    board = coach_leaderboard_for(scope, day) if day else []
-    sessions = sessions_delivered_by_coach(scope, sessions_period) if sessions_period and board else {}
-    url_prefix, url_suffix = reverse("coach-detail", args=[0]).rsplit("0", 1)  # one reverse, not one per coach
-    rows = []
-    for row in board:
-        snap = row.snapshot
-        parts = snap.score_parts if snap else {}
-        detail = {
-            "coach_url": f"{url_prefix}{row.coach_id}{url_suffix}",
-            "active_clients": snap.active_clients, "avg_health": snap.avg_health,
-            "green_share": parts.get("green_share", {}).get("value"),
-            "retention": parts.get("retention", {}).get("value"),
-            "intervention_success": snap.intervention_success_rate,
-            "balance": parts.get("balance", {}).get("value"),
-            "purple": snap.zone_purple, "green": snap.zone_green, "yellow": snap.zone_yellow, "red": snap.zone_red,
-            "at_risk_revenue": snap.at_risk_revenue, "sessions_delivered": sessions.get(row.coach_id, 0),
-            "parts": score_parts(parts),
-        } if snap else {"coach_url": "", "parts": None}
-        rows.append({"coach_id": row.coach_id, "coach": row.coach_name, "rank": row.rank,
-                     "rank_change": row.rank_change, "score": row.performance_score, "is_own": row.is_own, **detail})
+    board, detail = _board(scope, day)
+    sessions = Value(0)
+    if sessions_period is not None and day is not None and role_may_see(CoachSnapshot, scope):
+        # The measure's per-coach counts (one read of the daily rollup) go back into SQL as one JSON object, so
+        # the column sorts there too; a coach without sessions counts 0.
+        counts = json.dumps({str(coach): n for coach, n in sessions_delivered_by_coach(scope, sessions_period).items()})
+        sessions = RawSQL(f'COALESCE((%s::jsonb ->> "{CoachSnapshot._meta.db_table}"."coach_id"::text)::integer, 0)',
+                          [counts], output_field=IntegerField())
+
+    def part(key):
+        return detail(Cast(KT(f"score_parts__{key}__value"), FloatField()))
+
+    own = scope.staff_id if scope.role == Role.COACH else None
+    # The board's order before `coach` names the coach's name rather than the relation.
+    rows = board.annotate(position=Window(RowNumber(), order_by=BOARD_ORDER)).values(
+        "coach_id", "rank", "rank_change", "position").annotate(
+        coach=F("coach__name"), score=F("performance_score"),
+        is_own=ExpressionWrapper(Q(coach_id=own) if own else Q(pk__in=[]), output_field=BooleanField()),
+        coach_url=detail(url_of("coach-detail", "coach_id"), ""),
+        active_clients=detail(F("active_clients")), avg_health=detail(F("avg_health")),
+        green_share=part("green_share"), retention=part("retention"),
+        intervention_success=detail(F("intervention_success_rate")), balance=part("balance"),
+        purple=detail(F("zone_purple")), green=detail(F("zone_green")), yellow=detail(F("zone_yellow")),
+        red=detail(F("zone_red")), at_risk_revenue=detail(F("at_risk_revenue")),
+        sessions_delivered=detail(sessions))
     return day, rows
+
+
+def coach_comparison_rows_for(scope: Scope, day: date | None) -> list[dict]:
+    """Every coach of the board on `day`, best first, as the comparison charts draw them: coach, score and, where
+    the person may see that coach's detail (else None), the score's parts and the zone counts. One query of plain
+    values, the parts read out of their JSON in SQL: the charts need every coach, not a page of them."""
+    board, detail = _board(scope, day)
+    zones = [zone.value for zone in ZONES]
+    parts = [(key, attr) for key, _, _ in SCORE_PARTS for attr in ("value", "weight")]
+    rows = board.order_by(*BOARD_ORDER).values_list(
+        "coach__name", "performance_score", detail(Value(True), False),
+        *(detail(Cast(KT(f"score_parts__{key}__{attr}"), FloatField())) for key, attr in parts),
+        *(f"zone_{zone}" for zone in zones))
+    out = []
+    for name, score, shown, *values in rows:
+        stored, counts = values[:len(parts)], values[len(parts):]
+        out.append({"coach": name, "score": score,
+                    "parts": score_parts({key: {"value": v, "weight": w} for (key, _), v, w
+                                          in zip(parts[::2], stored[::2], stored[1::2])}) if shown else None,
+                    **dict(zip(zones, counts if shown else [None] * len(zones)))})
+    return out
 
 
 def coach_zone_counts_for(scope: Scope, coach_id: int, day: date) -> list[dict]:

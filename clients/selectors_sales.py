@@ -151,35 +151,52 @@ def open_deal_rows_for(access: Scope) -> QuerySet:
 
 # ---- page 7: results per coach/closer ----
 
-def _owner_group():
-    """The deal's owner when a coach or admin (a closer), else None: unowned and setter-owned deals form one
-    row, so the rows add up to the whole."""
-    return Case(When(owner__kind__in=CLOSER_KINDS, then=F("owner_id")), default=Value(None),
-                output_field=IntegerField())
+def _sums_by_owner(access: Scope, wanted: list[tuple[str, str, Period]]) -> dict[str, dict[int | None, Decimal]]:
+    """key → deal owner (None: no owner) → the measure summed over its period, for each (key, measure name,
+    period). The same sums as rollups.by_staff (which reads these per-owner measures from the raw DealFunnel rows)
+    from the same definitions (the measure registry's rows, day, filter and field), but one query per day field
+    instead of one per period and field: each index range is read once, and rows are counted by their day
+    (never null in the range), which the covering index answers without the table."""
+    registry = rollups.measures()
+    by_day: dict[str, list[tuple[str, rollups.Measure, Period]]] = defaultdict(list)
+    for key, name, within in wanted:
+        by_day[registry[name].day_field].append((key, registry[name], within))
+    out: dict[str, dict[int | None, Decimal]] = {key: {} for key, _, _ in wanted}
+    for day, group in by_day.items():
+        aggregates = {}
+        for key, spec, within in group:
+            where = spec.where() & Q(**{f"{day}__gte": within.start, f"{day}__lt": within.end})
+            aggregates[key] = Count(day, filter=where) if spec.kind == "count" else Sum(spec.field, filter=where)
+        spec = group[0][1]
+        rows = (scoped(spec.model, access)
+                .filter(**{f"{day}__gte": min(w.start for *_, w in group), f"{day}__lt": max(w.end for *_, w in group)})
+                .values(spec.staff).annotate(**aggregates).order_by())
+        for row in rows:
+            for key in aggregates:
+                if row[key]:
+                    out[key][row[spec.staff]] = Decimal(row[key])
+    return out
 
 
 def closer_results_for(access: Scope, period: Period, months: list[Period]) -> list[dict]:
     """One row per coach/closer the person may see (plus deals not owned by one, if any): in the period,
     assessments held, deals won and lost, close rate, won value, cash collected on the won deals and the
     collection rate; then Σ amount of deals won in each of `months` (`sales`, oldest first) and, for the last
-    month, the target and % of target. From the daily deal measures, whatever the rows."""
+    month, the target and % of target. From the deal measures, in a query per day field whatever the rows."""
     staff = scoped(Staff, access).filter(kind__in=CLOSER_KINDS).values("pk", "name", "is_active", "monthly_target")
     people = [(s["pk"], s["name"], s["monthly_target"], s["is_active"]) for s in staff]
     closers = {pk for pk, *_ in people}
-
-    def by_closer(names: list[str], within: Period) -> dict[str, dict[int | None, Decimal]]:
-        """Measure → closer (None: a deal not owned by a closer) → value; the rows add up to the whole."""
-        out = {}
-        for name, sums in rollups.by_staff(names, within, access).items():
-            grouped = out[name] = defaultdict(Decimal)
-            for owner, value in sums.items():
-                grouped[owner if owner in closers else None] += value
-        return out
-
-    results = by_closer([f"entered_{FunnelStep.HELD}", f"entered_{FunnelStep.CLOSED_LOST}",
-                         f"entered_{FunnelStep.CLOSED_WON}", "won_value", "won_cash"], period)
+    measures = [f"entered_{FunnelStep.HELD}", f"entered_{FunnelStep.CLOSED_LOST}", f"entered_{FunnelStep.CLOSED_WON}",
+                "won_value", "won_cash"]
+    sums = _sums_by_owner(access, [(name, name, period) for name in measures]
+                          + [(f"month{i}", "won_value", month) for i, month in enumerate(months)])
+    results = {}
+    for key, by_owner in sums.items():  # closer (None: a deal not owned by a closer) → value; adds up to the whole
+        grouped = results[key] = defaultdict(Decimal)
+        for owner, value in by_owner.items():
+            grouped[owner if owner in closers else None] += value
     held, lost, won = (results[f"entered_{s}"] for s in (FunnelStep.HELD, FunnelStep.CLOSED_LOST, FunnelStep.CLOSED_WON))
-    monthly = [by_closer(["won_value"], m)["won_value"] for m in months]
+    monthly = [results[f"month{i}"] for i in range(len(months))]
     if any(counts.get(None) for counts in (held, lost, won, *monthly)):
         people.append((None, OTHER_OWNER, None, False))
     url_prefix, url_suffix = reverse("coach-detail", args=[0]).rsplit("0", 1)  # one reverse, not one per closer

@@ -30,8 +30,8 @@ def overview(request):
     if day is not None:
         at_risk = at_risk_table(request, at_risk_rows_for(access, day),
                                 empty_message="No client is in the yellow or red zone on this day.")
-        # The coach table is built in Python (1,400 coaches at 100,000 clients): only for the page, its own
-        # partial or its CSV, not for the other partials' refreshes.
+        # The coach table (1,400 coaches at 100,000 clients) only for the page, its own partial or its CSV, not
+        # for the other partials' refreshes.
         partial, export = (request.GET.get("partial") if request.htmx else None), request.GET.get("export")
         coaches = None
         if (partial is None and export in (None, "coaches")) or partial == "coaches":

@@ -4,14 +4,17 @@ The table builders here are shared with the Overview (clients.views), which show
 tables, so each column has one definition.
 """
 
+from functools import cached_property
+
 from django.http import Http404
 
 from clients import charts
-from clients.selectors_coach import (SCORE_FORMULA, coach_detail_for, coach_for, coach_kpis,
-                                     coach_leaderboard_rows_for, coach_open_interventions_for, coach_sessions_for,
-                                     coach_zone_counts_for)
+from clients.selectors_coach import (SCORE_FORMULA, coach_comparison_rows_for, coach_detail_for, coach_for,
+                                     coach_kpis, coach_leaderboard_rows_for, coach_open_interventions_for,
+                                     coach_sessions_for, coach_zone_counts_for, latest_snapshot_day)
 from clients.selectors_health import latest_scored_day
 from clients.selectors_overview import at_risk_rows_for
+from ptd.models import Role
 from ptd.tables import Column, Table, display, export_csv
 from ptd.views import page_period, render_page, require_page
 
@@ -42,12 +45,15 @@ LEADERBOARD_COLUMNS = [
 OVERVIEW_COACH_KEYS = ["rank", "rank_change", "coach", "score", "active_clients", "avg_health", "red",
                        "at_risk_revenue"]
 
+COACHES_PARTIALS = ["comparison", "leaderboard"]
 NO_SNAPSHOT = "No coach snapshot yet: they are built every day at 09:30 from that day's health scores."
 
 
 def leaderboard_table(request, rows, *, name: str, keys: list[str] | None = None) -> Table:
+    """The leaderboard's rows (clients.selectors_coach.coach_leaderboard_rows_for), equal values in board order."""
     columns = [c for c in LEADERBOARD_COLUMNS if keys is None or c.key in keys]
-    return Table(request, name=name, columns=columns, rows=rows, default_sort="rank", empty_message=NO_SNAPSHOT)
+    return Table(request, name=name, columns=columns, rows=rows, default_sort="rank", tiebreak="position",
+                 empty_message=NO_SNAPSHOT)
 
 
 def at_risk_table(request, rows, *, with_coach: bool = True, empty_message: str) -> Table:
@@ -65,21 +71,59 @@ def at_risk_table(request, rows, *, with_coach: bool = True, empty_message: str)
                  empty_message=empty_message)
 
 
+class CoachesPage:
+    """What /coaches/ shows; each part is computed on first read, so a partial computes only its own."""
+
+    def __init__(self, request, period):
+        self.request, self.access, self.period = request, request.access, period
+
+    @cached_property
+    def day(self):
+        return latest_snapshot_day(self.access)
+
+    @cached_property
+    def table(self) -> Table:
+        _, rows = coach_leaderboard_rows_for(self.access, sessions_period=self.period)
+        return leaderboard_table(self.request, rows, name="leaderboard")
+
+    @cached_property
+    def comparison(self) -> list[dict]:
+        return coach_comparison_rows_for(self.access, self.day)
+
+    @cached_property
+    def score_chart(self) -> dict:
+        return charts.coach_scores(self.comparison)
+
+    @cached_property
+    def zone_chart(self) -> dict | None:
+        detailed = sum(r["parts"] is not None for r in self.comparison)
+        return charts.coach_zone_mix(self.comparison) if detailed > 1 else None  # one coach's zones compare nothing
+
+    @cached_property
+    def own(self) -> dict | None:
+        """A coach's own leaderboard row (None for other roles)."""
+        return self.table.rows.filter(is_own=True).first() if self.access.role == Role.COACH else None
+
+
 def coach_list(request):
     """The coach leaderboard: the latest snapshot's ranks, scores and their parts, with the sessions each coach
     delivered in the period."""
     require_page(request, "coaches")
-    period = page_period(request)
-    day, rows = coach_leaderboard_rows_for(request.access, sessions_period=period)
-    table = leaderboard_table(request, rows, name="leaderboard")
-    if (response := export_csv(request, table)):
+    page = CoachesPage(request, page_period(request))
+    if "export" in request.GET and (response := export_csv(request, page.table)):
         return response
-    detailed = [r for r in rows if r["parts"] is not None]
-    own = next((r for r in rows if r["is_own"]), None)
-    context = {"period": period, "day": day, "table": table, "score_chart": charts.coach_scores(rows),
-               "zone_chart": charts.coach_zone_mix(rows) if len(detailed) > 1 else None,
-               "own": own, "own_score": display(own["score"], "score") if own else "", "score_formula": SCORE_FORMULA}
-    return render_page(request, "clients/coaches.html", context, ["comparison", "leaderboard"])
+    # The parts the response renders: the whole page, or the one partial htmx asks for.
+    partial = request.GET.get("partial") if request.htmx else None
+    shown = {partial} if partial in COACHES_PARTIALS else {*COACHES_PARTIALS, "head"}
+    context = {"period": page.period, "day": page.day, "score_formula": SCORE_FORMULA}
+    if "comparison" in shown:
+        context.update(score_chart=page.score_chart, zone_chart=page.zone_chart)
+    if "leaderboard" in shown:
+        context["table"] = page.table
+    if "head" in shown:
+        context.update(table=page.table, own=page.own,
+                       own_score=display(page.own["score"], "score") if page.own else "")
+    return render_page(request, "clients/coaches.html", context, COACHES_PARTIALS)
 
 
 def coach_detail(request, staff_id: int):

@@ -259,3 +259,70 @@ def test_charts_are_valid_plotly_figures_with_a_question_for_a_title(coaches, ma
     assert [t["name"] for t in score][:2] == ["Average health", "Green share"]
     assert score[0]["y"] == ["Alice Coach", "Bilal Coach"] and score[0]["x"] == [22.0, 22.0]  # 55 × 0.4, best on top
     assert [p["y"] for p in page["history_chart"]["data"]] == [[50.0, 60.0], [50.0, 55.0]]
+
+
+# ------------------------------------------------------------------------------------------------ sorted in SQL
+
+@pytest.fixture
+def many_coaches(coaches, make_staff):
+    """28 more coaches (30 on the board, two pages of 25): Coach 00–27 ranked 3–30 by score 70 − i, green share
+    part i, at-risk revenue 100 × i; Coach 00 and 01 share rank 3 (equal scores)."""
+    ws = coaches["ws"]
+    extra = []
+    for i in range(28):
+        coach = make_staff(ws, "coach", name=f"Coach {i:02d}")
+        parts = {**PARTS, "green_share": {"value": float(i), "weight": 0.2}}
+        CoachSnapshot.objects.create(workspace=ws, coach=coach, date=DAY, performance_score=70 - max(i, 1),
+                                     rank=3 + max(i - 1, 0), active_clients=2, zone_green=1, zone_red=1,
+                                     at_risk_revenue=100 * i, score_parts=parts)
+        extra.append(coach)
+    return {**coaches, "extra": extra}
+
+
+def _names(html: str) -> list[str]:
+    return re.findall(r'>((?:Alice|Bilal) Coach|Coach \d\d)<', section(html, "leaderboard"))
+
+
+def test_leaderboard_sorts_and_pages_in_sql_in_board_order(many_coaches, make_user, client_for):
+    admin = client_for(make_user(many_coaches["ws"], "admin"))
+    first = _names(admin.get(f"/coaches/?{PERIOD}").content.decode())
+    # Rank 1 Bilal, 2 Alice, then Coach 00 and 01 (both rank 3, by name), Coach 02 rank 4 … Coach 22 rank 24.
+    assert first == ["Bilal Coach", "Alice Coach", *(f"Coach {i:02d}" for i in range(23))]
+    second = admin.get(f"/coaches/?{PERIOD}&leaderboard-page=2").content.decode()
+    assert _names(second) == [f"Coach {i:02d}" for i in range(23, 28)] and "26–30 of 30" in second
+    # Green share (a part read from the snapshot's JSON): Coach 27 (27 %) first … Coach 00 (0 %); Alice and Bilal
+    # (33.33 %) above them, equal, so in board order: Bilal (rank 1) before Alice (rank 2).
+    by_share = _names(admin.get(f"/coaches/?{PERIOD}&leaderboard-sort=-green_share").content.decode())
+    assert by_share[:4] == ["Bilal Coach", "Alice Coach", "Coach 27", "Coach 26"]
+    rows = _csv(admin.get(f"/coaches/?{PERIOD}&leaderboard-sort=-green_share&export=leaderboard&rows=all"))
+    assert len(rows) == 31 and rows[3][2] == "Coach 27" and rows[3][6] == "27.00" and rows[-1][2] == "Coach 00"
+
+
+def test_leaderboard_for_a_coach_sorts_hidden_figures_last(many_coaches, make_user, client_for):
+    alice = many_coaches["alice"]
+    as_alice = client_for(make_user(many_coaches["ws"], "coach", staff=alice))
+    # At-risk revenue, highest first: only Alice's own (AED 1,500) is shown; every other coach's is unknown to
+    # her and sorts last, in board order (Bilal first).
+    html = as_alice.get(f"/coaches/?{PERIOD}&leaderboard-sort=-at_risk_revenue").content.decode()
+    assert _names(html)[:3] == ["Alice Coach", "Bilal Coach", "Coach 00"]
+    assert "AED 1,500" in section(html, "leaderboard") and "AED 2,700" not in html
+    assert "You are ranked <strong>#2</strong> of 30 coaches" in html
+    rows = _csv(as_alice.get(f"/coaches/?{PERIOD}&export=leaderboard&rows=all"))
+    header = rows[0]
+    others = [dict(zip(header, r)) for r in rows[1:] if r[2] != "Alice Coach"]
+    assert all(r["Sessions delivered"] == "" and r["Green share (%)"] == "" for r in others)
+
+
+def test_leaderboard_queries_do_not_grow_with_pages(many_coaches, make_user, client_for):
+    admin = client_for(make_user(many_coaches["ws"], "admin"))
+    counts = [_queries(admin, f"/coaches/?{PERIOD}&leaderboard-page={n}") for n in (1, 2)]
+    partial = {}
+    for name in ("comparison", "leaderboard"):
+        with CaptureQueriesContext(connection) as ctx:
+            admin.get(f"/coaches/?{PERIOD}&partial={name}", HTTP_HX_REQUEST="true")
+        partial[name] = [q["sql"] for q in ctx.captured_queries]
+    assert counts[0] == counts[1] and all(len(q) < counts[0] for q in partial.values())
+    # Each partial reads only its own part: the charts no sessions, the table no score parts of every coach.
+    assert not any("ptd_dailyrollup" in q for q in partial["comparison"])
+    assert any("ptd_dailyrollup" in q for q in partial["leaderboard"])
+    assert not any("{green_share,weight}" in q for q in partial["leaderboard"])

@@ -300,3 +300,28 @@ def test_tracker_roles_partials_and_csv(tracker, client_for):
 def test_empty_tracker_says_why(workspace, make_user, client_for):
     html = client_for(make_user(workspace, "admin")).get("/sales-coach-tracker/").content.decode()
     assert "No coach or closer yet" in html and "Total of all" not in html
+
+
+@pytest.mark.django_db
+def test_owner_sums_are_the_measures_per_owner(tracker):
+    """The tracker reads its per-owner measures in one query per day field; each sum equals the measure's own
+    per-staff read (ptd.rollups.by_staff), for an admin and for a coach."""
+    from clients.selectors_sales import _sums_by_owner
+    from ptd import rollups
+
+    november = month_of(date(2026, 11, 25), DUBAI)
+    months = months_up_to(november, 6)
+    names = ["entered_held", "entered_closed_lost", "entered_closed_won", "won_value", "won_cash"]
+    for user in (tracker["users"]["admin"], tracker["users"]["coach"]):
+        access = scope(user)
+        sums = _sums_by_owner(access, [(n, n, NOV) for n in names]
+                              + [(f"month{i}", "won_value", m) for i, m in enumerate(months)])
+        expected = {n: {k: v for k, v in by.items() if v} for n, by in rollups.by_staff(names, NOV, access).items()}
+        for i, m in enumerate(months):
+            expected[f"month{i}"] = {k: v for k, v in rollups.by_staff(["won_value"], m, access)["won_value"].items() if v}
+        assert sums == expected
+    chen = tracker["coaches"]["Chen"].pk
+    # Chen, by hand: 6 November sales 10,000 + 100 + 200 + 300 + 400 + 50 = 11,050, 6 won + 1 lost, all held.
+    assert sums["won_value"] == {chen: Decimal("11050")} and sums["entered_closed_won"] == {chen: 6}
+    assert sums["entered_closed_lost"] == {chen: 1} and sums["entered_held"] == {chen: 7}
+    assert sums["month4"] == {}  # October: Chen sold nothing
