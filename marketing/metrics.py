@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -125,3 +128,113 @@ def attribution_unavailable(access: Scope) -> str:
         formula="Σ value of the attribution tool's purchase events in the period")
 def attributed_value(period: Period, access: Scope):
     return truth.attributed_value(period, access)
+
+
+# --- Meta insights (meta dashboard) -----------------------------------------------------------------------
+# Rates are the ratio of the period's sums (Σ clicks ÷ Σ impressions …), never a mean of Meta's per-row rates:
+# a mean would weigh a 10-impression day like a 10,000-impression one.
+
+INSIGHT_SUMS = ("spend", "impressions", "reach", "clicks", "leads", "purchases", "purchase_value")
+
+
+def insight_sums_sql(fields: tuple[str, ...] = INSIGHT_SUMS) -> dict:
+    """SQL sums of AdInsight columns for aggregate() / annotate(), named `<column>_sum` (an annotation may not
+    take a column's own name)."""
+    return {f"{f}_sum": Sum(f) for f in fields}
+
+
+def insight_sums_of(row: dict, fields: tuple[str, ...] = INSIGHT_SUMS) -> dict:
+    """The sums of a row from insight_sums_sql(), by column name; 0 when no insight row was summed."""
+    return {f: row[f"{f}_sum"] or 0 for f in fields}
+
+
+def insight_rates(sums: dict) -> dict:
+    """CTR (%), CPC and CPM (AED), frequency and Meta ROAS (×) of summed insight columns; None where the
+    denominator is 0."""
+    def cents(value):
+        return None if value is None else value.quantize(Decimal("0.01"))
+
+    return {"ctr": ratio(sums["clicks"], sums["impressions"], 100), "cpc": _per_unit(sums["spend"], sums["clicks"]),
+            "cpm": cents(ratio(sums["spend"], sums["impressions"], 1000)),
+            "frequency": cents(ratio(sums["impressions"], sums["reach"])),
+            "meta_roas": ratio(sums["purchase_value"], sums["spend"])}
+
+
+_shared_sums: ContextVar[dict | None] = ContextVar("meta_insight_sums", default=None)
+
+
+@contextmanager
+def insight_sums_shared() -> Iterator[None]:
+    """Inside the block the metrics below sum each period's insights once, not once per metric (the Meta
+    dashboard shows eight of them, each for the period and its prior). Rows written meanwhile are not seen:
+    keep the block to one read, such as one request's KPI cards."""
+    token = _shared_sums.set({})
+    try:
+        yield
+    finally:
+        _shared_sums.reset(token)
+
+
+def _insight_sums(period: Period, access: Scope) -> dict:
+    """Every summed insight column of the period's insight days, in one query."""
+    shared = _shared_sums.get()
+    key = (access.workspace.pk, access.role, access.staff_id, period.first_day, period.last_day)
+    if shared is not None and key in shared:
+        return shared[key]
+    rows = scoped(AdInsight, access).filter(date__gte=period.first_day, date__lte=period.last_day)
+    sums = insight_sums_of(rows.aggregate(**insight_sums_sql()))
+    if shared is not None:
+        shared[key] = sums
+    return sums
+
+
+@metric("impressions", label="Impressions", unit="count", source="Meta Ads insights", unavailable=spend_hidden,
+        formula="Σ impressions Meta reports, insight dates in the period")
+def impressions(period: Period, access: Scope):
+    return _insight_sums(period, access)["impressions"]
+
+
+@metric("reach", label="Reach (Σ daily)", unit="count", source="Meta Ads insights", unavailable=spend_hidden,
+        formula="Σ each ad's daily reach, insight dates in the period: a person reached on several days or by several "
+                "ads counts each time (Meta's deduplicated reach of a whole period does not add up from daily rows)")
+def reach(period: Period, access: Scope):
+    return _insight_sums(period, access)["reach"]
+
+
+@metric("ctr", label="CTR", unit="%", source="Meta Ads insights", unavailable=spend_hidden,
+        formula="Σ clicks (all) ÷ Σ impressions × 100, insight dates in the period")
+def ctr(period: Period, access: Scope):
+    return insight_rates(_insight_sums(period, access))["ctr"]
+
+
+@metric("cpc", label="Cost per click", unit="AED", source="Meta Ads insights", higher_is_better=False,
+        unavailable=spend_hidden, formula="Σ spend ÷ Σ clicks (all), insight dates in the period")
+def cpc(period: Period, access: Scope):
+    return insight_rates(_insight_sums(period, access))["cpc"]
+
+
+@metric("cpm", label="CPM", unit="AED", source="Meta Ads insights", higher_is_better=False, unavailable=spend_hidden,
+        formula="Σ spend ÷ Σ impressions × 1,000, insight dates in the period")
+def cpm(period: Period, access: Scope):
+    return insight_rates(_insight_sums(period, access))["cpm"]
+
+
+@metric("frequency", label="Frequency (approx.)", unit="×", source="Meta Ads insights", higher_is_better=None,
+        unavailable=spend_hidden,
+        formula="Σ impressions ÷ Σ daily reach — an approximation: Meta divides by the people reached over the whole "
+                "period, deduplicated, which daily rows cannot do; over more than a day this reads lower than Meta's")
+def frequency(period: Period, access: Scope):
+    return insight_rates(_insight_sums(period, access))["frequency"]
+
+
+@metric("meta_leads", label="Leads (Meta)", unit="count", source="Meta Ads insights", unavailable=spend_hidden,
+        formula="Σ leads Meta reports, insight dates in the period")
+def meta_leads(period: Period, access: Scope):
+    return _insight_sums(period, access)["leads"]
+
+
+@metric("meta_purchases", label="Purchases (Meta)", unit="count", source="Meta Ads insights",
+        unavailable=spend_hidden, formula="Σ purchases Meta reports (its attribution, view-through included), "
+                                          "insight dates in the period")
+def meta_purchases(period: Period, access: Scope):
+    return _insight_sums(period, access)["purchases"]

@@ -8,6 +8,9 @@ from clients import views as client_views
 from clients import views_clients, views_coaches, views_sales, views_setters
 from finance import views as finance_views
 from marketing import views as marketing_views
+from marketing.views_meta import meta_dashboard
+from marketing.views_intel import marketing_intelligence
+from marketing.views_deep import deep_intel
 from ptd import dashboard, views
 from ptd.api import IsWorkspaceAdmin
 
@@ -24,8 +27,11 @@ urlpatterns = [
     path("sales-pipeline/", views_sales.sales_pipeline, name="sales-pipeline"),
     path("sales-coach-tracker/", views_sales.sales_coach_tracker, name="sales-coach-tracker"),
     path("setter-activity-today/", views_setters.setter_activity, name="setter-activity"),
+    path("marketing-intelligence/", marketing_intelligence, name="marketing-intelligence"),
     path("money-map/", marketing_views.money_map, name="money-map"),
+    path("meta-dashboard/", meta_dashboard, name="meta-dashboard"),
     path("attribution/", marketing_views.attribution, name="attribution"),
+    path("deep-intel/", deep_intel, name="deep-intel"),
     path("stripe/", finance_views.stripe_intelligence, name="stripe"),
     path("settings/", views.integration_settings, name="settings"),
     path("settings/sync/<slug:source>/", views.integration_sync_now, name="settings-sync"),

@@ -1,0 +1,241 @@
+"""/marketing-intelligence/ (DESIGN §7 row 2) on the hand-computed multi-touch world of tests/test_attribution.py
+(October 2026), with impressions and clicks added to its insights: the KPI cards and their deltas, the ad funnel
+impressions → paid, Meta ROAS per ad beside the true one by model, roles, partials, CSV, bad input, empty states
+and query counts.
+
+October at a glance (see tests/test_attribution.py for the whole story):
+- spend C1/A1 1,000, C2/A2 2,000, C3/A3 500 = 3,500 (prior period 31 Aug – 30 Sep: 300 on A1); Meta claims
+  3,000 + 1,000 + 0 = 4,000 (prior 0);
+- ad leads (a first paid touch on the contact record): Pia (A1, 2 Oct) and Lou (A2, 11 Oct) = 2; Quinn's touches
+  are AnyTrack clicks only. Prior: Dina (ad set S3, 20 Sep) = 1;
+- deals of ad leads: Pia's booked 6, held 8, won 10 Oct; Lou's booked 12 Oct; Dina's won 1 Oct (booked and held in
+  September) → booked 2, held 1, won 2; created in October: Pia's and Lou's = 2 (prior: Dina's = 1);
+- ad leads paying in October: Pia (10 Oct) and Dina (1 Oct, disputed later: still a collected payment) = 2; Lou
+  pays in November.
+"""
+
+import csv
+import io
+import re
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from finance.models import Payment
+from marketing.models import AdInsight
+from marketing.views_intel import PARTIALS
+from ptd.models import User
+from tests.test_attribution import A1, A2, A3, C1, C2, at, world  # noqa: F401  (shared fixture)
+from tests.test_attribution import OCT as OCT_PERIOD
+
+PATH = "/marketing-intelligence/"
+OCT = {"period": "custom", "from": "2026-10-01", "to": "2026-10-31"}
+# (impressions, clicks) of each ad's October insight row; the September row gets some too (not in the period).
+DELIVERY = {A1: (10000, 200), A2: (20000, 300), A3: (5000, 100)}
+
+
+@pytest.fixture
+def users(world, workspace, make_user, make_staff):  # noqa: F811
+    for ad_id, (impressions, clicks) in DELIVERY.items():
+        AdInsight.objects.filter(ad__meta_id=ad_id, date=date(2026, 10, 15)).update(impressions=impressions,
+                                                                                    clicks=clicks)
+    AdInsight.objects.filter(date=date(2026, 9, 15)).update(impressions=3000, clicks=50)
+    return {"admin": User.objects.get(pk=world["admin"].user_id), "coach": User.objects.get(pk=world["coach"].user_id),
+            "viewer": make_user(workspace, "viewer"), "setter": make_user(workspace, "setter",
+                                                                          staff=make_staff(workspace, "setter"))}
+
+
+def cards(html: str) -> dict[str, str]:
+    """KPI label → the card's text, whitespace collapsed."""
+    out = {}
+    for card in re.findall(r'<article class="kpi-card[^"]*">(.*?)</article>', html, re.DOTALL):
+        label = re.search(r'<h3 class="kpi-label"[^>]*>([^<]+)</h3>', card).group(1)
+        out[label] = " ".join(re.sub(r"<[^>]+>", " ", card).split())
+    return out
+
+
+def funnel_rows(html: str) -> dict[str, list[str]]:
+    """Funnel step → [count, share of the step before] as shown in the funnel's table."""
+    body = html.split('id="ad-funnel-table"')[1].split("</table>")[0]
+    return {step: [count, share] for step, count, share in re.findall(
+        r'<th scope="row">([^<]+)</th><td class="num">([^<]+)</td><td class="num">([^<]+)</td>', body)}
+
+
+def csv_lines(response) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+def ad_rows(client, **params) -> dict[str, list[str]]:
+    lines = csv_lines(client.get(PATH, {**OCT, "export": "ad-roas", **params}))
+    assert lines[0] == ["Ad", "Campaign", "Spend (AED)", "Meta-claimed value (AED)", "Meta ROAS",
+                        "Net cash credited (AED)", "True ROAS", "Gap"]
+    return {r[0]: r[1:] for r in lines[1:]}
+
+
+@pytest.mark.django_db
+def test_kpi_cards_and_deltas_by_hand(users, client_for):
+    got = cards(client_for(users["admin"]).get(PATH, OCT).content.decode())
+    assert list(got) == ["True ROAS", "Meta ROAS", "Integrity score", "Cost per lead", "Ad spend", "Ad leads",
+                         "Cost per deal"]
+    # 5,300 net credited to first touches ÷ 3,500; prior: nothing paid on 300 of spend → 0, so no delta
+    assert "1.51×" in got["True ROAS"] and "— vs prior period" in got["True ROAS"]
+    assert "1.14×" in got["Meta ROAS"]  # 4,000 claimed ÷ 3,500
+    assert "132.5 %" in got["Integrity score"]  # 5,300 ÷ 4,000
+    assert "AED 3,500" in got["Ad spend"] and "+1066.7 %" in got["Ad spend"]  # (3,500 − 300) ÷ 300
+    assert got["Ad leads"].startswith("Ad leads") and " 2 " in got["Ad leads"] and "+100.0 %" in got["Ad leads"]
+    # CPL 3,500 ÷ 2 = 1,750, prior 300 ÷ 1 = 300: (1,750 − 300) ÷ 300 = +483.3 %, worse
+    assert "AED 1,750" in got["Cost per lead"] and "+483.3 % vs prior period · worse" in got["Cost per lead"]
+    # CPO: 3,500 ÷ 2 deals of ad leads created in October (Pia's, Lou's); prior 300 ÷ Dina's 1
+    assert "AED 1,750" in got["Cost per deal"] and "+483.3 %" in got["Cost per deal"]
+
+
+@pytest.mark.django_db
+def test_ad_funnel_by_hand(users, client_for):
+    html = client_for(users["admin"]).get(PATH, OCT).content.decode()
+    assert funnel_rows(html) == {
+        "Impressions": ["35,000", "—"],  # 10,000 + 20,000 + 5,000 (September's 3,000 are out)
+        "Clicks": ["600", "1.7 %"],  # 200 + 300 + 100; 600 ÷ 35,000 = 1.71 %
+        "Leads": ["2", "0.3 %"],  # Pia, Lou; 2 ÷ 600 = 0.33 %
+        "Booked": ["2", "100.0 %"],  # Pia's and Lou's deals
+        "Held": ["1", "50.0 %"],  # Pia's
+        "Won": ["2", "200.0 %"],  # Pia's and Dina's (a flow: Dina's deal was held in September)
+        "Paid": ["2", "100.0 %"],  # Pia and Dina
+    }
+    assert 'data-plotly="ad-funnel-figure"' in html and "a flow, not a cohort" in html
+
+
+@pytest.mark.django_db
+def test_ad_funnel_selectors_by_hand(users, world):  # noqa: F811
+    from marketing.selectors_intel import ad_deal_steps, ad_funnel_for, ad_paid_contacts
+
+    admin = world["admin"]
+    assert ad_deal_steps(admin, OCT_PERIOD) == {"booked": 2, "held": 1, "won": 2}
+    assert ad_paid_contacts(admin, OCT_PERIOD) == 2
+    # A second payment of the same ad lead counts the person once; an organic payer (Rae) never.
+    Payment.objects.create(workspace=admin.workspace, stripe_id="ch_pia2", contact=world["contacts"]["Pia"],
+                           amount_minor=100, created=at(10, 28), status="succeeded")
+    assert ad_paid_contacts(admin, OCT_PERIOD) == 2
+    steps = {s.key: s for s in ad_funnel_for(admin, OCT_PERIOD).steps}
+    assert (steps["clicks"].from_before, steps["won"].from_before) == (Decimal("1.7143"), Decimal("200.0000"))
+
+
+@pytest.mark.django_db
+def test_meta_roas_per_ad_beside_the_true_one(users, client_for):
+    admin = client_for(users["admin"])
+    first = ad_rows(admin, **{"ad-roas-sort": "name"})
+    # First touch: A1 gets Pia's 3,000 and Eli's 800 (his utm_content names A1); A2 Quinn's 2,000 − 500 refunded;
+    # Dina's touch names only an ad set (net 1,500 − 1,500 lost dispute = 0); A3 spent 500 and got nothing.
+    assert first == {
+        f"Ad {A1}": [f"Campaign {C1}", "1000.00", "3000.00", "3.00", "3800.00", "3.80", "0.80"],  # 3.80 − 3.00
+        f"Ad {A2}": [f"Campaign {C2}", "2000.00", "1000.00", "0.50", "1500.00", "0.75", "0.25"],  # 0.75 − 0.50
+        f"Ad {A3}": ["Campaign 120003", "500.00", "0.00", "0.00", "0.00", "0.00", "0.00"],
+        "No ad id": ["", "0.00", "0.00", "", "0.00", "", ""],  # no spend: no ROAS, no gap
+    }
+    # Last touch: Pia's last click before paying names campaign C3 only (→ no ad id); Quinn's is A1.
+    last = ad_rows(admin, model="last")
+    assert last[f"Ad {A1}"][4:] == ["2300.00", "2.30", "-0.70"]  # Quinn 1,500 + Eli 800; 2.30 − 3.00
+    assert last["No ad id"][4] == "3000.00" and last[f"Ad {A2}"][4:] == ["0.00", "0.00", "-0.50"]
+    # Cohort basis: the October leads and all they paid to date; Eli and Dina (September leads) drop out.
+    cohort = ad_rows(admin, basis="cohort")
+    assert cohort[f"Ad {A1}"][4] == "3000.00" and cohort[f"Ad {A2}"][4] == "2200.00"  # Quinn 1,500 + Lou 700
+    html = admin.get(PATH, {**OCT, "model": "last"}).content.decode()
+    table = html.split('id="ad-roas-table"')[1].split("</table>")[0]
+    assert ">−0.70×<" in table or ">-0.70×<" in table
+    # An ad opens its ad set in the money map, keeping the period and model.
+    assert ('href="/money-map/?period=custom&amp;from=2026-10-01&amp;to=2026-10-31&amp;model=last&amp;adset=220001"'
+            in table)
+    assert 'selected>Last touch<' in html  # the shared model / basis form
+
+
+@pytest.mark.django_db
+def test_charts_are_valid_plotly_figures(users, world):  # noqa: F811
+    import plotly.graph_objects as go
+
+    from marketing import charts
+    from marketing.selectors_intel import ad_funnel_for, ad_roas_rows
+
+    funnel = go.Figure(charts.ad_funnel(ad_funnel_for(world["admin"], OCT_PERIOD).shown))
+    # Widths log10(1 + count); the exact counts in the text and hover
+    assert [c[0] for c in funnel.data[0].customdata] == ["35,000", "600", "2", "2", "1", "2", "2"]
+    assert list(funnel.data[0].x) == [4.5441, 2.7789, 0.4771, 0.4771, 0.301, 0.4771, 0.4771]
+    assert funnel.data[0].text[1] == "600 · 1.7 %" and funnel.data[0].text[0] == "35,000"
+    roas = go.Figure(charts.ad_roas(ad_roas_rows(world["admin"], OCT_PERIOD, model="first", basis="cash")))
+    assert [t.name for t in roas.data] == ["Meta ROAS", "True ROAS"]
+    # The ads with spend, the biggest spender (A2) on top; the no-ad-id row has no spend and no bar.
+    assert list(roas.data[0].y) == [f"Ad {A3}<br>Campaign 120003", f"Ad {A1}<br>Campaign {C1}",
+                                    f"Ad {A2}<br>Campaign {C2}"]
+    assert list(roas.data[0].x) == [0.0, 3.0, 0.5] and list(roas.data[1].x) == [0.0, 3.8, 0.75]
+
+
+@pytest.mark.django_db
+def test_roles_on_the_page_and_every_partial(users, client_for):
+    for role, status in [("admin", 200), ("viewer", 200), ("coach", 403), ("setter", 403)]:
+        client = client_for(users[role])
+        assert client.get(PATH, OCT).status_code == status, role
+        for name in PARTIALS:
+            response = client.get(PATH, {**OCT, "partial": name}, HTTP_HX_REQUEST="true")
+            assert response.status_code == status, (role, name)
+    viewer = client_for(users["viewer"]).get(PATH, OCT).content.decode()
+    assert "1.51×" in cards(viewer)["True ROAS"] and f"Ad {A1}" in viewer  # viewers see the money, no names here
+
+
+@pytest.mark.django_db
+def test_hx_request_returns_only_the_partial(users, client_for):
+    admin = client_for(users["admin"])
+    for name in PARTIALS:
+        body = admin.get(PATH, {**OCT, "partial": name}, HTTP_HX_REQUEST="true").content.decode()
+        assert body.strip().startswith(f'<section id="{name}"') and "<html" not in body, name
+        assert body.count("<section") == 1, name
+
+
+@pytest.mark.django_db
+def test_csv_rows_equal_shown_rows(users, client_for):
+    admin = client_for(users["admin"])
+    html = admin.get(PATH, OCT).content.decode()
+    shown = html.split('id="ad-roas-table"')[1].split("<tbody>")[1].split("</tbody>")[0].count("<tr")
+    lines = csv_lines(admin.get(PATH, {**OCT, "export": "ad-roas"}))
+    assert len(lines) - 1 == shown == 4
+
+
+@pytest.mark.django_db
+def test_bad_input_is_a_400_that_says_why(users, client_for):
+    admin = client_for(users["admin"])
+    for params, message in [({"model": "middle"}, "valid models: first, last, linear"),
+                            ({"basis": "accrual"}, "valid bases: cash, cohort"),
+                            ({"period": "fortnight"}, "valid periods")]:
+        bad = admin.get(PATH, params)
+        assert bad.status_code == 400 and message in bad.content.decode(), params
+
+
+@pytest.mark.django_db
+def test_empty_workspace_says_why(workspace, make_user, client_for):
+    html = client_for(make_user(workspace, "admin")).get(PATH).content.decode()
+    assert "Meta Ads not connected — add the token in Settings" in html
+    assert "Impressions and clicks: Meta Ads not connected" in html and "Paid: Stripe not connected" in html
+    assert "No impressions, ad leads, deals of ad leads or payments from them in this period." in html
+    assert "Ad leads" in cards(html) and " 0 " in cards(html)["Ad leads"]  # a real zero: the CRM needs no token
+
+
+@pytest.mark.django_db
+def test_queries_are_bounded_and_do_not_grow_with_rows(users, world, client_for,  # noqa: F811
+                                                       django_assert_max_num_queries):
+    admin = client_for(users["admin"])
+    admin.get(PATH, OCT)  # warm the session and the metric registry
+    with CaptureQueriesContext(connection) as first:
+        admin.get(PATH, OCT)
+    pia, ws = world["contacts"]["Pia"], world["admin"].workspace
+    ad = AdInsight.objects.get(ad__meta_id=A1, date=date(2026, 10, 15))
+    for day in range(1, 6):  # more insight days, payments of ad leads, organic payments
+        AdInsight.objects.create(workspace=ws, ad=ad.ad, adset=ad.adset, campaign=ad.campaign, date=date(2026, 10, day),
+                                 spend=Decimal("10"), impressions=100, clicks=1)
+        Payment.objects.create(workspace=ws, stripe_id=f"ch_more{day}", contact=pia, amount_minor=10000,
+                               created=at(10, 20 + day), status="succeeded")
+    with django_assert_max_num_queries(len(first.captured_queries)):
+        html = admin.get(PATH, OCT).content.decode()
+    assert funnel_rows(html)["Impressions"][0] == "35,500"
+    assert len(first.captured_queries) <= 60
+    with django_assert_max_num_queries(12):  # one partial computes only its part
+        admin.get(PATH, {**OCT, "partial": "ad-funnel"}, HTTP_HX_REQUEST="true")
