@@ -41,7 +41,7 @@ from ptd.defaults import BENCHMARKS
 from ptd.metrics import ratio
 from ptd.models import Benchmark
 from ptd.periods import Period
-from ptd.scoping import Scope, role_may_see, scoped
+from ptd.scoping import Scope, per_request, role_may_see, scoped
 
 MODELS = ("first", "last", "linear")
 BASES = ("cash", "cohort")
@@ -369,6 +369,7 @@ def attributed(*, access: Scope, period: Period, model: str = "first", basis: st
     return sorted(rows, key=lambda r: (-(r.net or 0), -(r.spend or 0), r.key or ""))
 
 
+@per_request
 def attributed_net_revenue(*, access: Scope, period: Period, model: str = "first", basis: str = "cash",
                            now: datetime | None = None) -> Decimal | None:
     """Σ net attributed revenue (cash − refunds − disputed, AED) over every contact with a paid touch: the true

@@ -38,16 +38,19 @@ class Scope:
 
 
 def per_request(fn: Callable) -> Callable:
-    """Compute fn(access, *args) once per request: a page whose KPIs, table and chart read the same heavy figure
-    (or whose KPIs each ask whether Stripe is connected) pays for it once. Arguments must be hashable."""
+    """Compute fn(access, …) once per request: a page whose KPIs, table and chart read the same heavy figure
+    (or whose KPIs each ask whether Stripe is connected) pays for it once. The scope is the first argument or
+    the keyword `access`; arguments must be hashable."""
 
     @wraps(fn)
-    def once(access: Scope, *args, **kwargs):
+    def once(*args, **kwargs):
+        access: Scope = args[0] if args else kwargs["access"]
         if access.memo is None:
-            return fn(access, *args, **kwargs)
-        key = (fn.__module__, fn.__qualname__, args, tuple(sorted(kwargs.items())))
+            return fn(*args, **kwargs)
+        key = (fn.__module__, fn.__qualname__, args[1:],  # the scope itself is not part of the key
+               tuple(sorted((k, v) for k, v in kwargs.items() if k != "access")))
         if key not in access.memo:
-            access.memo[key] = fn(access, *args, **kwargs)
+            access.memo[key] = fn(*args, **kwargs)
         return access.memo[key]
 
     return once
