@@ -297,3 +297,11 @@ def test_customers_carry_their_lifetime_value(workspace, loaded):
     stored = dict(Customer.objects.filter(workspace=workspace).values_list("pk", "lifetime_value_minor"))
     assert stored and any(stored.values())
     assert stored == {pk: expected[pk] for pk in stored}
+
+
+def test_contacts_carry_their_first_paid_touch(workspace, loaded):
+    """COPY fires no trigger: the loader stores each contact's first paid touch, as the definition gives it."""
+    from marketing.first_touch import contacts_first_touch_refresh
+
+    assert Contact.objects.filter(workspace=workspace, first_touch_at__isnull=False).exists()
+    assert contacts_first_touch_refresh(workspace_id=workspace.pk) == 0
