@@ -140,7 +140,7 @@ def trained_but_unpaid_contacts(period: Period, access: Scope) -> QuerySet:
     return (scoped(TrainingSession, access)
             .filter(status=SessionStatus.ATTENDED, starts_at__gte=period.start, starts_at__lt=period.end)
             .filter(~Exists(paid)).values("contact_id").order_by()
-            .annotate(sessions=Count("pk"), last_session=Max("starts_at")))
+            .annotate(sessions=Count("*"), last_session=Max("starts_at")))  # "*": read from the index alone
 
 
 @metric("trained_but_unpaid", label="Trained but unpaid", unit="count", higher_is_better=False,
