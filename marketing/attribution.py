@@ -2,10 +2,11 @@
 contact × ad from the chosen model, and those weights applied to the contact's outcomes (lead, booked, held,
 deals, won, cash, refunds, disputes), summed per campaign, ad set or ad beside that key's spend.
 
-Paid touches of a contact: every AttributionEvent (AnyTrack) naming an ad, ad set or campaign, at its
-occurred_at; and the first-touch ids on the Contact (fb_ad_id / fb_adset_id / fb_campaign_id, else Meta ids
-carried by utm_content / utm_term / utm_campaign through the ad URL macros, integrations.md §4) at its created_at.
-An ad id resolves to its ad set and campaign through the synced Meta structure (Ad → AdSet → Campaign).
+Paid touches of a contact (`paid_touches_sql`): the first-touch ids on the Contact (fb_ad_id / fb_adset_id /
+fb_campaign_id, else Meta ids carried by utm_content / utm_term / utm_campaign through the ad URL macros,
+integrations.md §4) at its created_at; every AttributionEvent (AnyTrack, and WhatsApp click-to-chat ad referrals)
+naming an ad, ad set or campaign, at its occurred_at; and every site visit of the contact's identified browsers
+whose UTMs carry Meta ids, at its start. An ad id resolves to its ad set and campaign through the synced Meta structure (Ad → AdSet → Campaign).
 
 Only touches up to the contact's conversion count: its first collected Stripe payment, and never after the end
 of the window (the period's end on the cash basis, so a past period's credit does not move when new clicks
@@ -36,7 +37,7 @@ from django.utils import timezone
 from clients.funnel import deals_of, reached, step_field
 from clients.models import Contact, FunnelStep
 from finance.models import Dispute, DisputeStatus, Payment, Refund, RefundStatus
-from marketing.models import Ad, AdInsight, AdSet, AttributionEvent, Campaign
+from marketing.models import Ad, AdInsight, AdSet, AttributionEvent, Campaign, VisitSession, Visitor
 from ptd.defaults import BENCHMARKS
 from ptd.metrics import ratio
 from ptd.models import Benchmark
@@ -100,31 +101,47 @@ WEIGHT_SQL = {
 
 def paid_touches_sql(condition: str, join: str = "") -> str:
     """SELECT contact_id, touched_at, source_rank, source_pk, ad, adset, campaign: the paid touches (Meta ids as
-    received, NULL when absent) of the contacts `condition` selects — their AnyTrack events naming an ad, ad set or
-    campaign, and their own first-touch ids at their creation. `condition` and `join` are templates naming the
-    contact's id as {id}, its workspace as {ws} and the touch time as {time}, for each of the two sources. Order a
-    contact's touches by (touched_at, source_rank, source_pk). Also the definition marketing.first_touch stores."""
+    received, NULL when absent) of the contacts `condition` selects —
+    - their own first-touch ids, at their creation (HubSpot);
+    - their AnyTrack events naming an ad, ad set or campaign (WhatsApp click-to-chat ad referrals arrive as such
+      events too, clients.whatsapp);
+    - the site visits of their identified browsers whose UTMs carry Meta ids, at the visit's start.
+    `condition` and `join` are templates naming the contact's id as {id}, its workspace as {ws} and the touch time
+    as {time}, for each source. Order a contact's touches by (touched_at, source_rank, source_pk). Also the
+    definition marketing.first_touch stores."""
     event, contact = AttributionEvent._meta.db_table, Contact._meta.db_table
+    visit, visitor = VisitSession._meta.db_table, Visitor._meta.db_table
     on_event = dict(id="e.contact_id", ws="e.workspace_id", time="e.occurred_at")
     on_contact = dict(id="c.id", ws="c.workspace_id", time="c.created_at")
+    on_visit = dict(id="vi.contact_id", ws="s.workspace_id", time="s.started_at")
 
-    def utm_id(field: str) -> str:  # a Meta id as the ad URL macros put it into a UTM (integrations.md §4)
-        return f"CASE WHEN c.{field} ~ '{META_ID_PATTERN}' THEN c.{field} END"
+    def utm_id(row: str, field: str) -> str:  # a Meta id as the ad URL macros put it into a UTM (integrations.md §4)
+        return f"CASE WHEN {row}.{field} ~ '{META_ID_PATTERN}' THEN {row}.{field} END"
 
-    own = {"ad": f"COALESCE(NULLIF(c.fb_ad_id, ''), {utm_id('utm_content')})",
-           "adset": f"COALESCE(NULLIF(c.fb_adset_id, ''), {utm_id('utm_term')})",
-           "campaign": f"COALESCE(NULLIF(c.fb_campaign_id, ''), {utm_id('utm_campaign')})"}
+    own = {"ad": f"COALESCE(NULLIF(c.fb_ad_id, ''), {utm_id('c', 'utm_content')})",
+           "adset": f"COALESCE(NULLIF(c.fb_adset_id, ''), {utm_id('c', 'utm_term')})",
+           "campaign": f"COALESCE(NULLIF(c.fb_campaign_id, ''), {utm_id('c', 'utm_campaign')})"}
+    visited = {"ad": utm_id("s", "utm_content"), "adset": utm_id("s", "utm_term"),
+               "campaign": utm_id("s", "utm_campaign")}
+
+    def any_id(ids: dict) -> str:
+        return " OR ".join(f"{expression} IS NOT NULL" for expression in ids.values())
+
     return f"""
-        SELECT e.contact_id, e.occurred_at AS touched_at, 1 AS source_rank, e.id AS source_pk,
-               NULLIF(e.ad_id, '') AS ad, NULLIF(e.adset_id, '') AS adset, NULLIF(e.campaign_id, '') AS campaign
+        SELECT c.id AS contact_id, c.created_at AS touched_at, 0 AS source_rank, c.id AS source_pk,
+               {own["ad"]} AS ad, {own["adset"]} AS adset, {own["campaign"]} AS campaign
+        FROM {contact} c {join.format(**on_contact)}
+        WHERE ({any_id(own)}) AND {condition.format(**on_contact)}
+        UNION ALL
+        SELECT e.contact_id, e.occurred_at, 1, e.id,
+               NULLIF(e.ad_id, ''), NULLIF(e.adset_id, ''), NULLIF(e.campaign_id, '')
         FROM {event} e {join.format(**on_event)}
         WHERE e.contact_id IS NOT NULL AND (e.ad_id <> '' OR e.adset_id <> '' OR e.campaign_id <> '')
           AND {condition.format(**on_event)}
         UNION ALL
-        SELECT c.id, c.created_at, 0, c.id, {own["ad"]}, {own["adset"]}, {own["campaign"]}
-        FROM {contact} c {join.format(**on_contact)}
-        WHERE ({own["ad"]} IS NOT NULL OR {own["adset"]} IS NOT NULL OR {own["campaign"]} IS NOT NULL)
-          AND {condition.format(**on_contact)}"""
+        SELECT vi.contact_id, s.started_at, 2, s.id, {visited["ad"]}, {visited["adset"]}, {visited["campaign"]}
+        FROM {visit} s JOIN {visitor} vi ON vi.id = s.visitor_id {join.format(**on_visit)}
+        WHERE vi.contact_id IS NOT NULL AND ({any_id(visited)}) AND {condition.format(**on_visit)}"""
 
 
 def resolved_sql(touches: str) -> str:

@@ -4,22 +4,24 @@ contact's own first-touch ids at its creation), stored on the contact as `first_
 as received (they are resolved to ad set and campaign when read, so a later Meta structure sync applies at once).
 Stored so a month of first-touch attribution reads one row per contact instead of every contact's events.
 
-Statement-level triggers keep it on every write path: events inserted, re-linked to another contact or deleted; a
-contact inserted or its touch fields (creation time, ad ids, UTMs) changed. `contacts_first_touch_refresh` applies
+Statement-level triggers keep it on every write path: a contact inserted or its touch fields (creation time, ad
+ids, UTMs) changed; events inserted, re-linked to another contact or deleted; site visits recorded, changed or
+deleted, and browsers identified as (or moved to) a contact. `contacts_first_touch_refresh` applies
 the same statement in bulk (the demo loader, whose COPY fires no triggers; the migration that added the fields)."""
 
 from django.db import connection, connections
 
 from clients.models import Contact
 from marketing.attribution import paid_touches_sql
-from marketing.models import AttributionEvent
-from ptd.rollups import TRANSITIONS, statement_triggers
+from marketing.models import AttributionEvent, VisitSession, Visitor
+from ptd.rollups import statement_triggers
 
-CONTACTS, EVENTS = Contact._meta.db_table, AttributionEvent._meta.db_table
+CONTACTS, EVENTS, VISITS = Contact._meta.db_table, AttributionEvent._meta.db_table, VisitSession._meta.db_table
 STORED = ("first_touch_at", "first_touch_ad_id", "first_touch_adset_id", "first_touch_campaign_id")
 # What a contact's own touch is made of: a change to any of these can move its first touch.
 TOUCH_FIELDS = ("created_at", "fb_ad_id", "fb_adset_id", "fb_campaign_id", "utm_content", "utm_term",
                 "utm_campaign")
+VISIT_FIELDS = ("visitor_id", "started_at", "utm_content", "utm_term", "utm_campaign")
 
 
 def _update(condition: str) -> str:
@@ -41,11 +43,11 @@ def _update(condition: str) -> str:
 def contacts_first_touch_refresh(*, workspace_id: int, contact_ids: list[int] | None = None) -> int:
     """Recompute the first paid touch of some contacts (all of the workspace's when None); returns the rows
     changed."""
-    # The condition appears three times: the events, the contacts' own touches, the contacts updated.
+    # The condition appears once per source of touches and once for the contacts updated.
     if contact_ids is None:
-        sql, params = _update("{ws} = %s"), [workspace_id] * 3
+        sql, params = _update("{ws} = %s"), [workspace_id] * 4
     else:
-        sql, params = _update("{ws} = %s AND {id} = ANY(%s)"), [workspace_id, list(contact_ids)] * 3
+        sql, params = _update("{ws} = %s AND {id} = ANY(%s)"), [workspace_id, list(contact_ids)] * 4
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
@@ -54,37 +56,43 @@ def contacts_first_touch_refresh(*, workspace_id: int, contact_ids: list[int] | 
 TRIGGER = "marketing_first_touch"
 
 
-def install_triggers(using: str = "default") -> None:
-    """The events' and the contacts' statement triggers (after every migrate)."""
-    event_contacts = {"INSERT": "SELECT contact_id FROM new_rows", "DELETE": "SELECT contact_id FROM old_rows",
-                      "UPDATE": "SELECT contact_id FROM new_rows UNION SELECT contact_id FROM old_rows"}
-    changed = " OR ".join(f"n.{field} IS DISTINCT FROM o.{field}" for field in TOUCH_FIELDS)
-    # A contact UPDATE that changes no touch field does nothing, so the UPDATE these functions run (which changes
-    # only the stored first touch) ends there instead of firing itself again.
-    contact_bodies = {
-        "INSERT": _update("{id} IN (SELECT id FROM new_rows)") + ";",
-        "UPDATE": f"""
-            IF EXISTS (SELECT 1 FROM new_rows n JOIN old_rows o ON o.id = n.id WHERE {changed}) THEN
-                {_update(f"{{id}} IN (SELECT n.id FROM new_rows n JOIN old_rows o ON o.id = n.id WHERE {changed})")};
-            END IF;""",
+def _changed(fields: tuple[str, ...]) -> str:
+    return " OR ".join(f"n.{field} IS DISTINCT FROM o.{field}" for field in fields)
+
+
+def _watches() -> dict[str, dict[str, str]]:
+    """Per table and write, the contacts whose first touch the write may move (SQL over the transition tables
+    new_rows / old_rows). Updates count only when a touch field changed: contacts and visits are updated all the
+    time (syncs, heartbeats), and the stored columns' own update must not start again."""
+    visitors = Visitor._meta.db_table
+    updated = "new_rows n JOIN old_rows o ON o.id = n.id"
+    return {
+        CONTACTS: {"INSERT": "SELECT id FROM new_rows",
+                   "UPDATE": f"SELECT n.id FROM {updated} WHERE {_changed(TOUCH_FIELDS)}"},
+        EVENTS: {"INSERT": "SELECT contact_id FROM new_rows", "DELETE": "SELECT contact_id FROM old_rows",
+                 "UPDATE": "SELECT contact_id FROM new_rows UNION SELECT contact_id FROM old_rows"},
+        VISITS: {op: f"SELECT vi.contact_id FROM {rows} JOIN {visitors} vi ON vi.id = r.visitor_id" for op, rows in (
+            ("INSERT", "new_rows r"), ("DELETE", "old_rows r"),
+            ("UPDATE", f"(SELECT n.* FROM {updated} WHERE {_changed(VISIT_FIELDS)} "
+                       f"UNION ALL SELECT o.* FROM {updated} WHERE {_changed(VISIT_FIELDS)}) r"))},
+        visitors: {"UPDATE": f"SELECT n.contact_id FROM {updated} WHERE {_changed(('contact_id',))} "
+                             f"UNION SELECT o.contact_id FROM {updated} WHERE {_changed(('contact_id',))}"},
     }
+
+
+def install_triggers(using: str = "default") -> None:
+    """The statement triggers of every table a paid touch comes from (after every migrate)."""
     with connections[using].cursor() as cursor:
-        for op in TRANSITIONS:
-            cursor.execute(f"""
-                CREATE OR REPLACE FUNCTION {TRIGGER}_event_{op.lower()}() RETURNS trigger LANGUAGE plpgsql AS $$
-                BEGIN
-                    {_update(f"{{id}} IN ({event_contacts[op]})")};
-                    RETURN NULL;
-                END $$""")
-        statement_triggers(cursor, table=EVENTS, name=lambda op: f"{TRIGGER}_event_{op.lower()}",
-                           call=lambda op: f"{TRIGGER}_event_{op.lower()}()")
-        for op, body in contact_bodies.items():
-            cursor.execute(f"""
-                CREATE OR REPLACE FUNCTION {TRIGGER}_contact_{op.lower()}() RETURNS trigger LANGUAGE plpgsql AS $$
-                BEGIN
-                    {body}
-                    RETURN NULL;
-                END $$""")
-        # A deleted contact takes its first touch with it: no DELETE trigger.
-        statement_triggers(cursor, table=CONTACTS, name=lambda op: f"{TRIGGER}_contact_{op.lower()}",
-                           call=lambda op: f"{TRIGGER}_contact_{op.lower()}()", ops=tuple(contact_bodies))
+        for table, writes in _watches().items():
+            for op, contacts in writes.items():
+                cursor.execute(f"""
+                    CREATE OR REPLACE FUNCTION {TRIGGER}_{table}_{op.lower()}() RETURNS trigger
+                    LANGUAGE plpgsql AS $$
+                    BEGIN
+                        IF EXISTS ({contacts}) THEN
+                            {_update(f"{{id}} IN ({contacts})")};
+                        END IF;
+                        RETURN NULL;
+                    END $$""")
+            statement_triggers(cursor, table=table, name=lambda op, table=table: f"{TRIGGER}_{table}_{op.lower()}",
+                               call=lambda op, table=table: f"{TRIGGER}_{table}_{op.lower()}()", ops=tuple(writes))

@@ -94,3 +94,32 @@ def test_the_refresh_finds_nothing_to_change_and_repairs_damage(workspace, other
     assert stored(elsewhere)[0] is None  # another workspace: untouched until its own refresh
     assert contacts_first_touch_refresh(workspace_id=other_workspace.pk) == 1
     assert stored(elsewhere) == (at(5), AD, "", "")
+
+
+def visit(workspace, visitor, when, name="s1", **utms):
+    from marketing.models import VisitSession
+
+    return VisitSession.objects.create(workspace=workspace, visitor=visitor, session_id=name, started_at=when,
+                                       last_heartbeat_at=when, **utms)
+
+
+def test_a_site_visit_from_an_ad_counts_once_its_browser_is_identified(workspace):
+    """The snippet records the visit's UTMs (the ad URL macros put Meta ids there); the visit becomes the contact's
+    touch when vibeIdentify links the browser, and moves with the browser."""
+    from marketing.models import Visitor
+
+    person = Contact.objects.create(workspace=workspace, created_at=at(5))
+    other = Contact.objects.create(workspace=workspace, created_at=at(5))
+    browser = Visitor.objects.create(workspace=workspace, anonymous_id="anon-1", first_seen_at=at(2),
+                                     last_seen_at=at(2))
+    session = visit(workspace, browser, at(2), utm_content=AD, utm_campaign=CAMPAIGN)
+    visit(workspace, browser, at(1), name="s0", utm_source="google")  # an organic visit is no paid touch
+    assert stored(person)[0] is None  # anonymous so far
+    Visitor.objects.filter(pk=browser.pk).update(contact=person, identified_at=at(5))
+    assert stored(person) == (at(2), AD, "", CAMPAIGN)
+    Visitor.objects.filter(pk=browser.pk).update(last_seen_at=at(6))  # a heartbeat moves nothing
+    assert stored(person) == (at(2), AD, "", CAMPAIGN)
+    Visitor.objects.filter(pk=browser.pk).update(contact=other)  # identity corrected
+    assert stored(person)[0] is None and stored(other) == (at(2), AD, "", CAMPAIGN)
+    session.delete()
+    assert stored(other)[0] is None
