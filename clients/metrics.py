@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import DecimalField, ExpressionWrapper, F, Max, Q, QuerySet, Sum
-from django.db.models.expressions import RawSQL
+from django.db.models import F, Max, Q, QuerySet
 
 from clients.models import (Contact, HealthScore, Intervention, InterventionStatus, Package, Priority,
                             TrainingSession, Zone)
 from ptd import rollups
 from ptd.metrics import metric, ratio
 from ptd.periods import Period
-from ptd.scoping import Scope, scoped
+from ptd.scoping import Scope, per_request, scoped
 
 
 def new_leads_in(period: Period, access: Scope) -> QuerySet:
@@ -48,44 +49,71 @@ def active_member_ids(period: Period, access: Scope) -> QuerySet:
     return packages.values("contact_id").order_by().union(subscriptions.values("contact_id").order_by()).order_by()
 
 
+@dataclass(frozen=True)
+class MemberFigures:
+    members: int
+    trained: int  # members with an attended session in the period
+    avg_health: Decimal | None
+    at_risk_revenue: Decimal
+
+
+@per_request
+def member_figures(access: Scope, period: Period) -> MemberFigures:
+    """The four member KPIs of a period in one query, once per request (the Executive page shows them together):
+    the active members at the period's end, each with its latest health score on or before the last day, whether
+    it trained in the period (attended sessions, read from their own index and grouped by client), and the
+    remaining value of its packages in date when it is in the yellow or red zone."""
+    try:
+        members, params = active_member_ids(period, access).query.sql_with_params()
+    except EmptyResultSet:  # a role that sees no clients
+        return MemberFigures(members=0, trained=0, avg_health=None, at_risk_revenue=Decimal(0))
+    params = list(params)
+    scores = HealthScore._meta.db_table
+    day = scoped(HealthScore, access).filter(date__lte=period.last_day).aggregate(d=Max("date"))["d"]
+    if day is None:  # nothing scored by then: no average, nothing at risk
+        latest = f"SELECT m.contact_id, NULL::integer AS total, NULL AS zone FROM ({members}) m"
+    else:
+        # Scoring runs daily for every client with a package, so nearly every member has a score on the latest
+        # scored day: one join on that date. Only a member without one is looked up on its own (contact, date)
+        # index, in a LATERAL subquery gated on that. The members are scoped, so their scores are too.
+        latest = f"""SELECT m.contact_id, COALESCE(d.total, l.total) AS total, COALESCE(d.zone, l.zone) AS zone
+            FROM ({members}) m
+            LEFT JOIN {scores} d ON d.workspace_id = %s AND d.date = %s AND d.contact_id = m.contact_id
+            LEFT JOIN LATERAL (SELECT h.total, h.zone FROM {scores} h
+                               WHERE d.id IS NULL AND h.contact_id = m.contact_id AND h.date <= %s
+                               ORDER BY h.date DESC LIMIT 1) l ON TRUE"""
+        params += [access.workspace.pk, day, period.last_day]
+    trained, trained_params = (TrainingSession.objects.filter(workspace_id=access.workspace.pk, status="attended",
+                                                              starts_at__gte=period.start, starts_at__lt=period.end)
+                               .values("contact_id").distinct().order_by().query.sql_with_params())
+    packages = Package._meta.db_table
+    sql = f"""
+        WITH latest AS MATERIALIZED ({latest})
+        SELECT count(*), count(t.contact_id), avg(l.total),
+               (SELECT sum(p.value * (p.sessions_purchased - p.sessions_used) / p.sessions_purchased)
+                FROM {packages} p JOIN latest r ON r.contact_id = p.contact_id AND r.zone IN (%s, %s)
+                WHERE p.workspace_id = %s AND p.starts_on <= %s AND p.expires_on >= %s)
+        FROM latest l LEFT JOIN ({trained}) t ON t.contact_id = l.contact_id"""
+    params += [Zone.YELLOW, Zone.RED, access.workspace.pk, period.last_day, period.last_day, *trained_params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        members_count, trained_count, average, at_risk = cursor.fetchone()
+    return MemberFigures(members=members_count, trained=trained_count,
+                         avg_health=None if average is None else Decimal(average).quantize(Decimal("0.1")),
+                         at_risk_revenue=Decimal(at_risk or 0).quantize(Decimal("1")))
+
+
 @metric("active_members", label="Active members", unit="count", source="Packages, Stripe subscriptions",
         formula="distinct contacts with, at period end, a package in date with sessions remaining or an "
                 "active/trialing subscription")
 def active_members(period: Period, access: Scope):
-    return active_member_ids(period, access).count()
-
-
-def _latest_scores_sql(period: Period, access: Scope) -> tuple[str, list] | None:
-    """SQL of (contact_id, total, zone): each active member's latest health score on or before the period's
-    last day (total and zone NULL when never scored); None when nothing was ever scored by then.
-
-    Scoring runs daily for every client with a package, so nearly every member has a score on the latest
-    scored day: those are one join on that date. Only a member without one is looked up on its own
-    (contact, date) index, in a LATERAL subquery gated on that. The members are already scoped, so their
-    scores are too."""
-    day = scoped(HealthScore, access).filter(date__lte=period.last_day).aggregate(d=Max("date"))["d"]
-    if day is None:
-        return None
-    members, params = active_member_ids(period, access).query.sql_with_params()
-    table = HealthScore._meta.db_table
-    sql = f"""SELECT m.contact_id, COALESCE(d.total, l.total) AS total, COALESCE(d.zone, l.zone) AS zone
-        FROM ({members}) m
-        LEFT JOIN {table} d ON d.workspace_id = %s AND d.date = %s AND d.contact_id = m.contact_id
-        LEFT JOIN LATERAL (SELECT h.total, h.zone FROM {table} h
-                           WHERE d.id IS NULL AND h.contact_id = m.contact_id AND h.date <= %s
-                           ORDER BY h.date DESC LIMIT 1) l ON TRUE"""
-    return sql, [*params, access.workspace.pk, day, period.last_day]
+    return member_figures(access, period).members
 
 
 @metric("avg_health", label="Average health", unit="score", source="Health scores",
         formula="mean of each active member's latest health score on or before period end")
 def avg_health(period: Period, access: Scope):
-    if (latest := _latest_scores_sql(period, access)) is None:
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT AVG(total) FROM ({latest[0]}) s", latest[1])
-        value = cursor.fetchone()[0]
-    return None if value is None else Decimal(value).quantize(Decimal("0.1"))
+    return member_figures(access, period).avg_health
 
 
 @metric("at_risk_revenue", label="At-risk revenue", unit="AED", source="Packages, health scores",
@@ -93,26 +121,14 @@ def avg_health(period: Period, access: Scope):
         formula="Σ remaining package value (value × sessions left ÷ sessions bought) of active members in the "
                 "yellow or red zone")
 def at_risk_revenue(period: Period, access: Scope):
-    if (latest := _latest_scores_sql(period, access)) is None:
-        return Decimal(0)
-    at_risk = RawSQL(f"SELECT contact_id FROM ({latest[0]}) s WHERE zone IN (%s, %s)",
-                     [*latest[1], Zone.YELLOW, Zone.RED])
-    remaining = ExpressionWrapper(F("value") * (F("sessions_purchased") - F("sessions_used")) / F("sessions_purchased"),
-                                  output_field=DecimalField(max_digits=14, decimal_places=2))
-    total = (scoped(Package, access).filter(contact_id__in=at_risk, starts_on__lte=period.last_day,
-                                            expires_on__gte=period.last_day)
-             .aggregate(s=Sum(remaining))["s"])
-    return Decimal(total or 0).quantize(Decimal("1"))
+    return member_figures(access, period).at_risk_revenue
 
 
 @metric("active_client_rate", label="Active clients", unit="%", source="Sessions feed",
         formula="active members with ≥ 1 attended session in the period ÷ active members")
 def active_client_rate(period: Period, access: Scope):
-    members = active_member_ids(period, access)
-    attended = (scoped(TrainingSession, access).filter(contact_id__in=members, status="attended",
-                                                       starts_at__gte=period.start, starts_at__lt=period.end)
-                .values("contact_id").distinct().count())
-    return ratio(attended, members.count(), 100)
+    figures = member_figures(access, period)
+    return ratio(figures.trained, figures.members, 100)
 
 
 @metric("pending_critical_interventions", label="Critical interventions pending", unit="count",

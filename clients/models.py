@@ -67,6 +67,13 @@ class Contact(WorkspaceModel):
     fb_campaign_id = models.CharField(max_length=40, blank=True, db_index=True)
     fb_adset_id = models.CharField(max_length=40, blank=True)
     fb_ad_id = models.CharField(max_length=40, blank=True, db_index=True)
+    # The earliest paid touch of any source (kept by marketing.first_touch): first-touch attribution reads it
+    # instead of every contact's AnyTrack events.
+    first_touch_at = models.DateTimeField(null=True, blank=True, editable=False,
+                                          help_text="Earliest paid touch (kept by marketing.first_touch)")
+    first_touch_ad_id = models.CharField(max_length=40, blank=True, editable=False)
+    first_touch_adset_id = models.CharField(max_length=40, blank=True, editable=False)
+    first_touch_campaign_id = models.CharField(max_length=40, blank=True, editable=False)
 
     ROLE_SCOPE = {"coach": "coach", "setter": "owner"}
     PII_FIELDS = ("email_normalized", "phone_e164", "first_name", "last_name")
@@ -85,6 +92,10 @@ class Contact(WorkspaceModel):
             *(GinIndex(OpClass(Upper(field), name="gin_trgm_ops"), name=f"contact_{field}_trgm")
               for field in ("first_name", "last_name", "email_normalized")),
             GinIndex(OpClass("phone_e164", name="gin_trgm_ops"), name="contact_phone_e164_trgm"),
+            # First-touch attribution reads a month's paying contacts' first touches from the index alone.
+            models.Index(fields=["id"], include=["first_touch_at", "first_touch_ad_id", "first_touch_adset_id",
+                                                 "first_touch_campaign_id"],
+                         condition=models.Q(first_touch_at__isnull=False), name="contact_first_touch"),
         ]
 
     def __str__(self):
@@ -324,6 +335,9 @@ class TrainingSession(WorkspaceModel):
             models.Index(fields=["workspace", "starts_at"]),
             models.Index(fields=["contact", "starts_at"]),
             models.Index(fields=["workspace", "coach", "starts_at"]),
+            # Who trained in a period (active client rate, trained but unpaid): read from the index alone.
+            models.Index(fields=["workspace", "starts_at"], include=["contact"], condition=models.Q(status="attended"),
+                         name="session_attended_ws_starts"),
         ]
 
     def __str__(self):

@@ -23,7 +23,7 @@ from clients.models import Call, CallDirection, CallOutcome, Contact, Deal, Funn
 from ptd.metrics import ratio
 from ptd.models import Benchmark, FunnelThreshold, Role
 from ptd.periods import Period
-from ptd.scoping import Scope, scoped
+from ptd.scoping import Scope, per_request, scoped
 
 DEFAULT_SLA_MINUTES = Decimal(5)
 # A lead has had its first call when we rang it or it rang us and was answered (a missed inbound call is
@@ -121,17 +121,25 @@ _MINUTES_TO_FIRST_CALL = "greatest(0, extract(epoch FROM first_call - created_at
 
 def lead_response(access: Scope, period: Period, sla_minutes: Decimal | None, *, by_owner: bool = False,
                   now: datetime | None = None) -> LeadResponse | dict[int | None, LeadResponse]:
-    """Speed to first call and SLA compliance of the leads created in the period, in one query (the median is
-    PostgreSQL's percentile_cont); with by_owner a dict of lead owner → LeadResponse.
+    """Speed to first call and SLA compliance of the leads created in the period (the median is PostgreSQL's
+    percentile_cont); with by_owner a dict of lead owner → LeadResponse.
 
     A lead not called yet counts as a breach once its SLA has passed; until then it is still undecided.
     Without an SLA (sla_minutes None, for the median alone) the SLA counts are left at 0."""
+    total, owners = _lead_responses(access, period, sla_minutes, now=now)
+    return owners if by_owner else total
+
+
+@per_request
+def _lead_responses(access: Scope, period: Period, sla_minutes: Decimal | None, *,
+                    now: datetime | None = None) -> tuple[LeadResponse, dict[int | None, LeadResponse]]:
+    """The workspace's and each owner's LeadResponse in one query (grouping sets), once per request: the setter
+    page's KPIs (median and SLA) and its per-setter table read the same month of leads."""
     inner, inner_params = _with_first_call(access, period).query.sql_with_params()
     decided_before = None if sla_minutes is None else (now or timezone.now()) - timedelta(minutes=float(sla_minutes))
-    group = "owner_id" if by_owner else "NULL"
     sql = f"""
         {_leads_cte(inner)}
-        SELECT {group},
+        SELECT GROUPING(owner_id) = 1, owner_id,
                count(*),
                count(*) FILTER (WHERE has_deal),
                count(first_call),
@@ -140,16 +148,19 @@ def lead_response(access: Scope, period: Period, sla_minutes: Decimal | None, *,
                percentile_cont(0.5) WITHIN GROUP (ORDER BY {_MINUTES_TO_FIRST_CALL})
                    FILTER (WHERE first_call IS NOT NULL)
         FROM leads
-        GROUP BY 1"""
+        GROUP BY GROUPING SETS ((owner_id), ())"""
     with connection.cursor() as cursor:
         cursor.execute(sql, [*inner_params, decided_before, sla_minutes])
         rows = cursor.fetchall()
-    out = {owner: LeadResponse(leads, with_deal, called, decided, within,
-                               None if median is None else Decimal(str(median)).quantize(Decimal("0.1")))
-           for owner, leads, with_deal, called, decided, within, median in rows}
-    if by_owner:
-        return out
-    return out.get(None) or LeadResponse(0, 0, 0, 0, 0, None)
+    total, owners = LeadResponse(0, 0, 0, 0, 0, None), {}
+    for is_total, owner, leads, with_deal, called, decided, within, median in rows:
+        response = LeadResponse(leads, with_deal, called, decided, within,
+                                None if median is None else Decimal(str(median)).quantize(Decimal("0.1")))
+        if is_total:
+            total = response
+        else:
+            owners[owner] = response
+    return total, owners
 
 
 # Upper edges (minutes) of the speed-to-lead buckets after the SLA's own.

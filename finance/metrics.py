@@ -12,13 +12,14 @@ from finance.models import Interval, Payment, Subscription, SubscriptionStatus
 from ptd import rollups
 from ptd.metrics import metric
 from ptd.periods import Period
-from ptd.scoping import Scope, role_may_see, scoped
+from ptd.scoping import Scope, per_request, role_may_see, scoped
 
 
 def finance_hidden(access: Scope) -> str:
     return "" if role_may_see(Payment, access) else "finance figures are not shown to your role"
 
 
+@per_request
 def finance_unavailable(access: Scope) -> str:
     """Why revenue cannot be shown: the role, or no Stripe payment stored yet (a zero would read as "no
     sales" when the truth is "not connected")."""
@@ -139,7 +140,7 @@ def trained_but_unpaid_contacts(period: Period, access: Scope) -> QuerySet:
     return (scoped(TrainingSession, access)
             .filter(status=SessionStatus.ATTENDED, starts_at__gte=period.start, starts_at__lt=period.end)
             .filter(~Exists(paid)).values("contact_id").order_by()
-            .annotate(sessions=Count("pk"), last_session=Max("starts_at")))
+            .annotate(sessions=Count("*"), last_session=Max("starts_at")))  # "*": read from the index alone
 
 
 @metric("trained_but_unpaid", label="Trained but unpaid", unit="count", higher_is_better=False,

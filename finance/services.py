@@ -503,7 +503,7 @@ def _payments_after_change(*, workspace: Workspace, payment_ids: list[int], reli
         topics.append("deals")
     customer_ids = set(Payment.objects.filter(pk__in=payment_ids, customer__isnull=False)
                        .order_by().values_list("customer_id", flat=True).distinct())
-    _customers_recompute_ltv(customer_ids=customer_ids | set(also.get("customers", ())))
+    customers_recompute_ltv(workspace_id=workspace.pk, customer_ids=customer_ids | set(also.get("customers", ())))
     _publish(workspace_id=workspace.pk, topics=topics)
     contact_ids = set(Payment.objects.filter(pk__in=payment_ids, contact__isnull=False).order_by()
                       .values_list("contact_id", flat=True).distinct())
@@ -565,14 +565,19 @@ def _deals_recompute_cash(*, workspace: Workspace, deal_ids: list[int]) -> int:
     return updated
 
 
-def _customers_recompute_ltv(*, customer_ids: Iterable[int]) -> None:
-    customer_ids = list(customer_ids)
-    if not customer_ids:
-        return
+def customers_recompute_ltv(*, workspace_id: int, customer_ids: Iterable[int] | None = None) -> int:
+    """Each customer's lifetime value, Σ (collected − refunded) over its collected payments: of some customers,
+    or of every customer of the workspace (the demo loader, whose COPY bypasses the services)."""
+    customers = Customer.objects.filter(workspace_id=workspace_id)
+    if customer_ids is not None:
+        customer_ids = list(customer_ids)
+        if not customer_ids:
+            return 0
+        customers = customers.filter(pk__in=customer_ids)
     net = Subquery(Payment.objects.filter(customer_id=OuterRef("pk"), status__in=Payment.COLLECTED_STATUSES)
                    .values("customer_id").annotate(total=Sum(F("amount_minor") - F("amount_refunded_minor")))
                    .values("total"))
-    Customer.objects.filter(pk__in=customer_ids).update(lifetime_value_minor=Coalesce(net, Value(0)))
+    return customers.update(lifetime_value_minor=Coalesce(net, Value(0)))
 
 
 @transaction.atomic

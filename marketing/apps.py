@@ -4,3 +4,15 @@ from django.apps import AppConfig
 class MarketingConfig(AppConfig):
     name = "marketing"
     verbose_name = "Marketing and site tracking"
+
+    def ready(self):
+        from django.db.models.signals import post_migrate
+
+        post_migrate.connect(_install_first_touch_triggers, sender=self, dispatch_uid="marketing_first_touch")
+
+
+def _install_first_touch_triggers(sender, using="default", **kwargs):
+    """After every migrate (the test database's too), events and contacts keep each contact's first paid touch."""
+    from marketing.first_touch import install_triggers
+
+    install_triggers(using)

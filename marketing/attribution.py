@@ -2,10 +2,11 @@
 contact × ad from the chosen model, and those weights applied to the contact's outcomes (lead, booked, held,
 deals, won, cash, refunds, disputes), summed per campaign, ad set or ad beside that key's spend.
 
-Paid touches of a contact: every AttributionEvent (AnyTrack) naming an ad, ad set or campaign, at its
-occurred_at; and the first-touch ids on the Contact (fb_ad_id / fb_adset_id / fb_campaign_id, else Meta ids
-carried by utm_content / utm_term / utm_campaign through the ad URL macros, integrations.md §4) at its created_at.
-An ad id resolves to its ad set and campaign through the synced Meta structure (Ad → AdSet → Campaign).
+Paid touches of a contact (`paid_touches_sql`): the first-touch ids on the Contact (fb_ad_id / fb_adset_id /
+fb_campaign_id, else Meta ids carried by utm_content / utm_term / utm_campaign through the ad URL macros,
+integrations.md §4) at its created_at; every AttributionEvent (AnyTrack, and WhatsApp click-to-chat ad referrals)
+naming an ad, ad set or campaign, at its occurred_at; and every site visit of the contact's identified browsers
+whose UTMs carry Meta ids, at its start. An ad id resolves to its ad set and campaign through the synced Meta structure (Ad → AdSet → Campaign).
 
 Only touches up to the contact's conversion count: its first collected Stripe payment, and never after the end
 of the window (the period's end on the cash basis, so a past period's credit does not move when new clicks
@@ -36,12 +37,12 @@ from django.utils import timezone
 from clients.funnel import deals_of, reached, step_field
 from clients.models import Contact, FunnelStep
 from finance.models import Dispute, DisputeStatus, Payment, Refund, RefundStatus
-from marketing.models import Ad, AdInsight, AdSet, AttributionEvent, Campaign
+from marketing.models import Ad, AdInsight, AdSet, AttributionEvent, Campaign, VisitSession, Visitor
 from ptd.defaults import BENCHMARKS
 from ptd.metrics import ratio
 from ptd.models import Benchmark
 from ptd.periods import Period
-from ptd.scoping import Scope, role_may_see, scoped
+from ptd.scoping import Scope, per_request, role_may_see, scoped
 
 MODELS = ("first", "last", "linear")
 BASES = ("cash", "cohort")
@@ -96,6 +97,69 @@ WEIGHT_SQL = {
 }
 
 
+# --- paid touches --------------------------------------------------------------------------------
+
+def paid_touches_sql(condition: str, join: str = "") -> str:
+    """SELECT contact_id, touched_at, source_rank, source_pk, ad, adset, campaign: the paid touches (Meta ids as
+    received, NULL when absent) of the contacts `condition` selects —
+    - their own first-touch ids, at their creation (HubSpot);
+    - their AnyTrack events naming an ad, ad set or campaign (WhatsApp click-to-chat ad referrals arrive as such
+      events too, clients.whatsapp);
+    - the site visits of their identified browsers whose UTMs carry Meta ids, at the visit's start.
+    `condition` and `join` are templates naming the contact's id as {id}, its workspace as {ws} and the touch time
+    as {time}, for each source. Order a contact's touches by (touched_at, source_rank, source_pk). Also the
+    definition marketing.first_touch stores."""
+    event, contact = AttributionEvent._meta.db_table, Contact._meta.db_table
+    visit, visitor = VisitSession._meta.db_table, Visitor._meta.db_table
+    on_event = dict(id="e.contact_id", ws="e.workspace_id", time="e.occurred_at")
+    on_contact = dict(id="c.id", ws="c.workspace_id", time="c.created_at")
+    on_visit = dict(id="vi.contact_id", ws="s.workspace_id", time="s.started_at")
+
+    def utm_id(row: str, field: str) -> str:  # a Meta id as the ad URL macros put it into a UTM (integrations.md §4)
+        return f"CASE WHEN {row}.{field} ~ '{META_ID_PATTERN}' THEN {row}.{field} END"
+
+    own = {"ad": f"COALESCE(NULLIF(c.fb_ad_id, ''), {utm_id('c', 'utm_content')})",
+           "adset": f"COALESCE(NULLIF(c.fb_adset_id, ''), {utm_id('c', 'utm_term')})",
+           "campaign": f"COALESCE(NULLIF(c.fb_campaign_id, ''), {utm_id('c', 'utm_campaign')})"}
+    visited = {"ad": utm_id("s", "utm_content"), "adset": utm_id("s", "utm_term"),
+               "campaign": utm_id("s", "utm_campaign")}
+
+    def any_id(ids: dict) -> str:
+        return " OR ".join(f"{expression} IS NOT NULL" for expression in ids.values())
+
+    return f"""
+        SELECT c.id AS contact_id, c.created_at AS touched_at, 0 AS source_rank, c.id AS source_pk,
+               {own["ad"]} AS ad, {own["adset"]} AS adset, {own["campaign"]} AS campaign
+        FROM {contact} c {join.format(**on_contact)}
+        WHERE ({any_id(own)}) AND {condition.format(**on_contact)}
+        UNION ALL
+        SELECT e.contact_id, e.occurred_at, 1, e.id,
+               NULLIF(e.ad_id, ''), NULLIF(e.adset_id, ''), NULLIF(e.campaign_id, '')
+        FROM {event} e {join.format(**on_event)}
+        WHERE e.contact_id IS NOT NULL AND (e.ad_id <> '' OR e.adset_id <> '' OR e.campaign_id <> '')
+          AND {condition.format(**on_event)}
+        UNION ALL
+        SELECT vi.contact_id, s.started_at, 2, s.id, {visited["ad"]}, {visited["adset"]}, {visited["campaign"]}
+        FROM {visit} s JOIN {visitor} vi ON vi.id = s.visitor_id {join.format(**on_visit)}
+        WHERE vi.contact_id IS NOT NULL AND ({any_id(visited)}) AND {condition.format(**on_visit)}"""
+
+
+def resolved_sql(touches: str) -> str:
+    """SELECT over `touches` (rows with ad, adset and campaign ids) adding ad_key, adset_key and campaign_key: an
+    ad resolves to its ad set and campaign, an ad set to its campaign, through the synced Meta structure.
+    Params: the workspace id, twice."""
+    ad, adset, campaign = Ad._meta.db_table, AdSet._meta.db_table, Campaign._meta.db_table
+    return f"""
+        SELECT t.*, t.ad AS ad_key, COALESCE(ad_adset.meta_id, t.adset) AS adset_key,
+               COALESCE(ad_campaign.meta_id, adset_campaign.meta_id, t.campaign) AS campaign_key
+        FROM {touches} t
+        LEFT JOIN {ad} a ON a.workspace_id = %s AND a.meta_id = t.ad
+        LEFT JOIN {adset} ad_adset ON ad_adset.id = a.adset_id
+        LEFT JOIN {campaign} ad_campaign ON ad_campaign.id = a.campaign_id
+        LEFT JOIN {adset} s ON s.workspace_id = %s AND s.meta_id = t.adset
+        LEFT JOIN {campaign} adset_campaign ON adset_campaign.id = s.campaign_id"""
+
+
 # --- the outcomes of the period --------------------------------------------------------------------
 
 def _sql(qs: QuerySet) -> tuple[str, list]:
@@ -119,12 +183,25 @@ def _per_contact(rows: QuerySet, contact: str, total) -> QuerySet:
     return rows.annotate(cid=F(contact)).values("cid").order_by().annotate(total=total)
 
 
-def _outcome_parts(access: Scope, period: Period, basis: str, now: datetime) -> list[tuple[str, list]]:
+def _outcome_parts(access: Scope, period: Period, basis: str, now: datetime,
+                   wanted: tuple[str, ...] = OUTCOMES) -> list[tuple[str, list]]:
     """SELECTs of (contact_id, leads, booked, held, deals, won, cash, refunds, disputed) rows, one source each,
-    limited to what `access` may see; money only for roles that see finance."""
+    of the `wanted` outcomes, limited to what `access` may see; money only for roles that see finance."""
     contacts = scoped(Contact, access)
     leads = contacts.filter(_in("created_at", period.start, period.end)).annotate(cid=F("pk")).values("cid").order_by()
-    parts = [_part("leads", leads, "1")]
+    parts = [_part("leads", leads, "1")] if "leads" in wanted else []
+    if set(wanted) & set(MONEY_OUTCOMES) and role_may_see(Payment, access):
+        parts += _money_parts(access, period, basis, now, leads)
+    if set(wanted) & {"booked", "held", "deals", "won"}:
+        parts += _deal_parts(access, period, basis, leads, contacts)
+    # No outcome of that kind for this role: an empty set of rows, not a syntax error.
+    return parts or [(f"SELECT NULL::bigint{', 0' * len(OUTCOMES)} WHERE FALSE", [])]
+
+
+def _deal_parts(access: Scope, period: Period, basis: str, leads: QuerySet,
+                contacts: QuerySet) -> list[tuple[str, list]]:
+    """Deals created and deals entering booked, held and won, per contact."""
+    parts = []
     deals = deals_of(access).filter(contact__isnull=False)
     if access.role not in Contact.ROLE_SCOPE_ALL:  # a coach's deals of other coaches' clients are not theirs
         deals = deals.filter(contact__in=contacts.values("pk"))
@@ -145,75 +222,67 @@ def _outcome_parts(access: Scope, period: Period, basis: str, now: datetime) -> 
             **{name: Count("pk", filter=condition) for name, condition in entered.items()})
         sql, params = _sql(counts)
         parts.append((f"SELECT d.cid, 0, d.booked, d.held, 0, d.won, 0, 0, 0 FROM ({sql}) d", params))
-    if role_may_see(Payment, access):
-        payments = scoped(Payment, access).filter(status__in=Payment.COLLECTED_STATUSES, currency=CURRENCY,
-                                                  contact__isnull=False)
-        refunds = scoped(Refund, access).filter(status=RefundStatus.SUCCEEDED, currency=CURRENCY,
-                                                payment__contact__isnull=False)
-        disputes = scoped(Dispute, access).filter(status__in=WITHDRAWN_DISPUTES, currency=CURRENCY,
-                                                  payment__contact__isnull=False)
-        if basis == "cohort":
-            payments = payments.filter(contact__in=leads, created__lt=now)
-            refunds = refunds.filter(payment__contact__in=leads, created__lt=now)
-            disputes = disputes.filter(payment__contact__in=leads, created__lt=now)
-        else:
-            payments, refunds, disputes = (rows.filter(_in("created", period.start, period.end))
-                                           for rows in (payments, refunds, disputes))
-        amount = Sum("amount_minor")
-        parts += [_part("cash", _per_contact(payments, "contact_id", amount)),
-                  _part("refunds", _per_contact(refunds, "payment__contact_id", amount)),
-                  _part("disputed", _per_contact(disputes, "payment__contact_id", amount))]
     return parts
 
 
-def _credit_sql(access: Scope, period: Period, model: str, basis: str, level: str,
-                now: datetime) -> tuple[str, list]:
-    """WITH … outcomes (per contact), credit (contact_id, key, weight): the CTEs every query here ends with."""
+def _money_parts(access: Scope, period: Period, basis: str, now: datetime,
+                 leads: QuerySet) -> list[tuple[str, list]]:
+    """Collected payments, refunds and withdrawn disputes (minor units), per contact."""
+    payments = scoped(Payment, access).filter(status__in=Payment.COLLECTED_STATUSES, currency=CURRENCY,
+                                              contact__isnull=False)
+    refunds = scoped(Refund, access).filter(status=RefundStatus.SUCCEEDED, currency=CURRENCY,
+                                            payment__contact__isnull=False)
+    disputes = scoped(Dispute, access).filter(status__in=WITHDRAWN_DISPUTES, currency=CURRENCY,
+                                              payment__contact__isnull=False)
+    if basis == "cohort":
+        payments = payments.filter(contact__in=leads, created__lt=now)
+        refunds = refunds.filter(payment__contact__in=leads, created__lt=now)
+        disputes = disputes.filter(payment__contact__in=leads, created__lt=now)
+    else:
+        payments, refunds, disputes = (rows.filter(_in("created", period.start, period.end))
+                                       for rows in (payments, refunds, disputes))
+    amount = Sum("amount_minor")
+    return [_part("cash", _per_contact(payments, "contact_id", amount)),
+            _part("refunds", _per_contact(refunds, "payment__contact_id", amount)),
+            _part("disputed", _per_contact(disputes, "payment__contact_id", amount))]
+
+
+def _credit_sql(access: Scope, period: Period, model: str, basis: str, level: str, now: datetime, *,
+                outcomes: tuple[str, ...] = OUTCOMES, stored_first_touch: bool = True) -> tuple[str, list]:
+    """WITH … outcomes (per contact), credit (contact_id, key, weight): the CTEs every query here ends with.
+
+    `outcomes` limits the contacts to those with one of these outcomes (the money alone for revenue). The first
+    touch model reads each contact's stored first touch (marketing.first_touch) rather than ordering all its
+    touches; `stored_first_touch=False` computes it from the touches like the other models (the tests hold the two
+    equal)."""
     window_end = period.end if basis == "cash" else now
-    parts = _outcome_parts(access, period, basis, now)
+    parts = _outcome_parts(access, period, basis, now, outcomes)
     union = "\n UNION ALL ".join(sql for sql, _ in parts)
     params = [p for _, part_params in parts for p in part_params]
-    ws = access.workspace.pk
-    event, contact = AttributionEvent._meta.db_table, Contact._meta.db_table
-    ad, adset, campaign, payment = (Ad._meta.db_table, AdSet._meta.db_table, Campaign._meta.db_table,
-                                    Payment._meta.db_table)
+    params += [[str(status) for status in Payment.COLLECTED_STATUSES], window_end, window_end]
     sums = ", ".join(f"SUM({name}) AS {name}" for name in OUTCOMES)
-
-    def utm_id(field: str) -> str:
-        return f"CASE WHEN c.{field} ~ %s THEN c.{field} END"
-
     sql = f"""
     WITH outcome_rows (contact_id, {", ".join(OUTCOMES)}) AS ({union}),
     outcomes AS (SELECT contact_id, {sums} FROM outcome_rows GROUP BY contact_id),
     conversion AS (
         SELECT o.contact_id,
-               LEAST(COALESCE((SELECT MIN(p.created) FROM {payment} p
+               LEAST(COALESCE((SELECT MIN(p.created) FROM {Payment._meta.db_table} p
                                WHERE p.contact_id = o.contact_id AND p.status = ANY(%s)), %s), %s) AS cutoff
-        FROM outcomes o),
-    touches AS (
-        SELECT e.contact_id, e.occurred_at AS touched_at, 1 AS source_rank, e.id AS source_pk,
-               NULLIF(e.ad_id, '') AS ad, NULLIF(e.adset_id, '') AS adset, NULLIF(e.campaign_id, '') AS campaign
-        FROM {event} e JOIN conversion v ON v.contact_id = e.contact_id
-        WHERE e.workspace_id = %s AND e.occurred_at <= v.cutoff
-          AND (e.ad_id <> '' OR e.adset_id <> '' OR e.campaign_id <> '')
-        UNION ALL
-        SELECT c.id, c.created_at, 0, c.id,
-               COALESCE(NULLIF(c.fb_ad_id, ''), {utm_id("utm_content")}),
-               COALESCE(NULLIF(c.fb_adset_id, ''), {utm_id("utm_term")}),
-               COALESCE(NULLIF(c.fb_campaign_id, ''), {utm_id("utm_campaign")})
-        FROM {contact} c JOIN conversion v ON v.contact_id = c.id
-        WHERE c.created_at <= v.cutoff),
-    resolved AS (
-        SELECT t.contact_id, t.touched_at, t.source_rank, t.source_pk, t.ad AS ad_key,
-               COALESCE(ad_adset.meta_id, t.adset) AS adset_key,
-               COALESCE(ad_campaign.meta_id, adset_campaign.meta_id, t.campaign) AS campaign_key
-        FROM touches t
-        LEFT JOIN {ad} a ON a.workspace_id = %s AND a.meta_id = t.ad
-        LEFT JOIN {adset} ad_adset ON ad_adset.id = a.adset_id
-        LEFT JOIN {campaign} ad_campaign ON ad_campaign.id = a.campaign_id
-        LEFT JOIN {adset} s ON s.workspace_id = %s AND s.meta_id = t.adset
-        LEFT JOIN {campaign} adset_campaign ON adset_campaign.id = s.campaign_id
-        WHERE t.ad IS NOT NULL OR t.adset IS NOT NULL OR t.campaign IS NOT NULL),
+        FROM outcomes o),"""
+    if model == "first" and stored_first_touch:
+        sql += f"""
+    first_touches AS (
+        SELECT c.id AS contact_id, NULLIF(c.first_touch_ad_id, '') AS ad,
+               NULLIF(c.first_touch_adset_id, '') AS adset, NULLIF(c.first_touch_campaign_id, '') AS campaign
+        FROM {Contact._meta.db_table} c JOIN conversion v ON v.contact_id = c.id
+        WHERE c.first_touch_at <= v.cutoff),
+    credit AS (SELECT r.contact_id, r.{level}_key AS key, 1.0 AS weight FROM ({resolved_sql("first_touches")}) r)
+    """
+    else:
+        touches = paid_touches_sql("{time} <= v.cutoff", join="JOIN conversion v ON v.contact_id = {id}")
+        sql += f"""
+    touches AS ({touches}),
+    resolved AS ({resolved_sql("touches")}),
     ordered AS (
         SELECT r.*, (r.ad_key, r.adset_key, r.campaign_key) IS DISTINCT FROM
                     (LAG(r.ad_key) OVER w, LAG(r.adset_key) OVER w, LAG(r.campaign_key) OVER w) AS starts_run
@@ -229,19 +298,19 @@ def _credit_sql(access: Scope, period: Period, model: str, basis: str, level: st
         SELECT contact_id, key, SUM({WEIGHT_SQL[model]}) AS weight FROM collapsed
         GROUP BY contact_id, key HAVING SUM({WEIGHT_SQL[model]}) > 0)
     """
-    params += [[str(status) for status in Payment.COLLECTED_STATUSES], window_end, window_end, ws,
-               *[META_ID_PATTERN] * 3, ws, ws]
+    params += [access.workspace.pk] * 2
     return sql, params
 
 
 def credits(*, access: Scope, period: Period, model: str = "first", basis: str = "cash", level: str = "campaign",
-            now: datetime | None = None) -> list[tuple[int, str | None, Decimal]]:
+            now: datetime | None = None, stored_first_touch: bool = True) -> list[tuple[int, str | None, Decimal]]:
     """The credit table: (contact id, campaign / ad set / ad Meta id or None when unknown at that level, weight)
     for every contact with an outcome in the period and a paid touch before its conversion."""
     _check(model, basis, level)
     if not role_may_see(Contact, access):
         return []
-    sql, params = _credit_sql(access, period, model, basis, level, now or timezone.now())
+    sql, params = _credit_sql(access, period, model, basis, level, now or timezone.now(),
+                              stored_first_touch=stored_first_touch)
     with connection.cursor() as cursor:
         cursor.execute(sql + "SELECT contact_id, key, weight FROM credit ORDER BY contact_id, key", params)
         return [(contact_id, key, Decimal(weight)) for contact_id, key, weight in cursor.fetchall()]
@@ -334,13 +403,16 @@ def _spend_by_key(access: Scope, period: Period, level: str) -> dict[str, tuple[
 
 
 def attributed(*, access: Scope, period: Period, model: str = "first", basis: str = "cash",
-               level: str = "campaign", now: datetime | None = None) -> list[AttributedRow]:
+               level: str = "campaign", now: datetime | None = None,
+               outcomes: tuple[str, ...] = OUTCOMES) -> list[AttributedRow]:
     """Per campaign / ad set / ad: spend and Meta-claimed value of the period beside the credit-weighted outcomes
-    (see the module doc), every key with spend or credit, highest net revenue first. Four queries."""
+    (see the module doc), every key with spend or credit, highest net revenue first. Four queries. With
+    `outcomes` (e.g. MONEY_OUTCOMES), only the contacts with one of those outcomes are credited: the other
+    counts are then partial and must not be shown."""
     _check(model, basis, level)
     if not role_may_see(Contact, access):
         return []
-    sql, params = _credit_sql(access, period, model, basis, level, now or timezone.now())
+    sql, params = _credit_sql(access, period, model, basis, level, now or timezone.now(), outcomes=outcomes)
     money_scale = ", ".join(f"ROUND(SUM(k.weight * o.{name}) / 100, 2)" for name in MONEY_OUTCOMES)
     counts = ", ".join(f"ROUND(SUM(k.weight * o.{name}), 2)" for name in OUTCOMES if name not in MONEY_OUTCOMES)
     with connection.cursor() as cursor:
@@ -369,15 +441,17 @@ def attributed(*, access: Scope, period: Period, model: str = "first", basis: st
     return sorted(rows, key=lambda r: (-(r.net or 0), -(r.spend or 0), r.key or ""))
 
 
-def attributed_net_revenue(*, access: Scope, period: Period, model: str = "first", basis: str = "cash",
+@per_request
+def attributed_net_revenue(*, access: Scope, period: Period, basis: str = "cash",
                            now: datetime | None = None) -> Decimal | None:
-    """Σ net attributed revenue (cash − refunds − disputed, AED) over every contact with a paid touch: the true
-    ROAS numerator with the defaults (first touch, cash basis). None for roles that do not see finance. One
-    query."""
-    _check(model, basis, "campaign")
+    """Σ net attributed revenue (cash − refunds − disputed, AED) over every contact with a paid touch before its
+    conversion: the true ROAS numerator. The same under every model (a contact's weights add up to 1), so it is
+    read through the stored first touch. None for roles that do not see finance. One query."""
+    _check("first", basis, "campaign")
     if not role_may_see(Payment, access):
         return None
-    sql, params = _credit_sql(access, period, model, basis, "campaign", now or timezone.now())
+    sql, params = _credit_sql(access, period, "first", basis, "campaign", now or timezone.now(),
+                              outcomes=MONEY_OUTCOMES)
     with connection.cursor() as cursor:
         cursor.execute(sql + "SELECT ROUND(SUM(k.weight * (o.cash - o.refunds - o.disputed)) / 100, 2) FROM credit k "
                              "JOIN outcomes o ON o.contact_id = k.contact_id", params)

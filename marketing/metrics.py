@@ -17,9 +17,10 @@ from marketing.models import AdInsight, AttributionEvent
 from ptd import rollups
 from ptd.metrics import metric, ratio
 from ptd.periods import Period
-from ptd.scoping import Scope, role_may_see, scoped
+from ptd.scoping import Scope, per_request, role_may_see, scoped
 
 
+@per_request
 def spend_hidden(access: Scope) -> str:
     if not role_may_see(AdInsight, access):
         return "ad spend is not shown to your role"
@@ -115,6 +116,7 @@ def stripe_cash(period: Period, access: Scope):
     return cash_collected(period, access)
 
 
+@per_request
 def attribution_unavailable(access: Scope) -> str:
     if hidden := finance_hidden(access):
         return hidden

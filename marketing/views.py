@@ -8,7 +8,7 @@ from django.core.exceptions import BadRequest
 from django.http import Http404
 
 from marketing import charts
-from marketing.attribution import BASES, LEVELS, MODELS, attributed
+from marketing.attribution import BASES, LEVELS, MODELS, MONEY_OUTCOMES, attributed
 from marketing.metrics import spend_hidden
 from marketing.models import AdSet, Campaign
 from marketing.selectors import (adset_for, attribution_kpis_for, campaign_for,
@@ -86,7 +86,8 @@ class AttributionPage(AttributionChoice):
     def credit(self):
         rows = [{**money_map_row(r), "meta_value": r.meta_value, "meta_roas": r.meta_roas,
                  "url": self.url("/money-map/", campaign=r.key) if r.key else ""}
-                for r in attributed(access=self.access, period=self.period, model=self.model, basis=self.basis)]
+                for r in attributed(access=self.access, period=self.period, model=self.model, basis=self.basis,
+                                    outcomes=MONEY_OUTCOMES)]  # the table shows money alone
         return Table(self.request, name="credit", partial="credit-by-campaign", rows=rows, default_sort="-cash",
                      tiebreak="key", columns=[
                          Column("name", "Campaign", link="url"),

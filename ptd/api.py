@@ -74,7 +74,7 @@ def access_for(request) -> Scope:
             membership = memberships.first()
             if membership is None:
                 raise PermissionDenied("You are not a member of any workspace.")
-        access = Scope.of(membership)
+        access = Scope.of(membership, per_request=True)
     request._ptd_access = access
     return access
 

@@ -45,7 +45,7 @@ class WorkspaceMiddleware:
         request.membership, request.memberships = membership, memberships
         if membership is not None:
             request.workspace = membership.workspace
-            request.access = Scope.of(membership)
+            request.access = Scope.of(membership, per_request=True)
         elif not request.path.startswith(self.OPEN_PREFIXES) and not request.path.startswith("/api/schema"):
             return render(request, "ptd/no_workspace.html", status=403)
         return None

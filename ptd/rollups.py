@@ -382,9 +382,11 @@ TRANSITIONS = {"INSERT": "NEW TABLE AS new_rows", "UPDATE": "OLD TABLE AS old_ro
                "DELETE": "OLD TABLE AS old_rows"}
 
 
-def statement_triggers(cursor, *, table: str, name: Callable[[str], str], call: Callable[[str], str]) -> None:
-    """(Re)create an AFTER INSERT, UPDATE and DELETE statement trigger on `table`, each named name(op) and
-    executing call(op) (a function call expression)."""
-    for op, refs in TRANSITIONS.items():
+def statement_triggers(cursor, *, table: str, name: Callable[[str], str], call: Callable[[str], str],
+                       ops: tuple[str, ...] = tuple(TRANSITIONS)) -> None:
+    """(Re)create an AFTER statement trigger on `table` for each of `ops` (INSERT, UPDATE, DELETE), each named
+    name(op) and executing call(op) (a function call expression)."""
+    for op in ops:
+        refs = TRANSITIONS[op]
         cursor.execute(f'CREATE OR REPLACE TRIGGER "{name(op)}" AFTER {op} ON "{table}" REFERENCING {refs} '
                        f"FOR EACH STATEMENT EXECUTE FUNCTION {call(op)}")

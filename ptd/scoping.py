@@ -3,7 +3,9 @@ the role (DESIGN §2.4). Every selector, API view, export, websocket group and a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import wraps
 
 from django.db.models import Model, QuerySet
 
@@ -16,11 +18,14 @@ class Scope:
     workspace: Workspace
     role: str
     staff_id: int | None
+    # What `per_request` functions computed for this scope. Only a request's scope has one (it lives as long as
+    # the request); a scope held longer (a websocket, a test) recomputes every time rather than read stale rows.
+    memo: dict | None = field(default=None, compare=False, hash=False, repr=False)
 
     @classmethod
-    def of(cls, membership: Membership) -> Scope:
+    def of(cls, membership: Membership, *, per_request: bool = False) -> Scope:
         return cls(user_id=membership.user_id, workspace=membership.workspace, role=membership.role,
-                   staff_id=membership.staff_id)
+                   staff_id=membership.staff_id, memo={} if per_request else None)
 
     @property
     def is_admin(self) -> bool:
@@ -30,6 +35,25 @@ class Scope:
     def can_see_pii(self) -> bool:
         """Viewers read dashboards without names, emails or phone numbers."""
         return self.role != Role.VIEWER
+
+
+def per_request(fn: Callable) -> Callable:
+    """Compute fn(access, …) once per request: a page whose KPIs, table and chart read the same heavy figure
+    (or whose KPIs each ask whether Stripe is connected) pays for it once. The scope is the first argument or
+    the keyword `access`; arguments must be hashable."""
+
+    @wraps(fn)
+    def once(*args, **kwargs):
+        access: Scope = args[0] if args else kwargs["access"]
+        if access.memo is None:
+            return fn(*args, **kwargs)
+        key = (fn.__module__, fn.__qualname__, args[1:],  # the scope itself is not part of the key
+               tuple(sorted((k, v) for k, v in kwargs.items() if k != "access")))
+        if key not in access.memo:
+            access.memo[key] = fn(*args, **kwargs)
+        return access.memo[key]
+
+    return once
 
 
 def role_may_see(model: type[Model], scope: Scope) -> bool:

@@ -25,7 +25,8 @@ import pytest
 from clients.funnel import deal_funnel_refresh
 from clients.models import Contact, Deal, DealStageHistory
 from finance.models import Dispute, Payment, Refund
-from marketing.attribution import AttributionError, attributed, attributed_net_revenue, credit_weights, credits
+from marketing.attribution import (BASES, LEVELS, MODELS, AttributionError, attributed, attributed_net_revenue,
+                                  credit_weights, credits)
 from marketing.models import Ad, AdInsight, AdSet, AttributionEvent, Campaign
 from marketing.truth import (claimed_conversions_without_payment, payments_without_deal, truth_triangle,
                              won_deals_without_payment)
@@ -175,6 +176,28 @@ def test_sql_credit_table_follows_the_pure_rule(world, model):
         got = credits(access=world["admin"], period=OCT, model=model, level=level, now=NOW)
         assert {(ids[c], key): round(float(weight), 12) for c, key, weight in got} == {
             k: round(float(v), 12) for k, v in expected.items()}, level
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("basis", BASES)
+def test_the_stored_first_touch_gives_the_credit_the_touches_give(world, basis):
+    """First touch reads each contact's stored first touch (marketing.first_touch); ordering all its touches gives
+    the same credit at every level."""
+    for level in LEVELS:
+        stored = credits(access=world["admin"], period=OCT, basis=basis, level=level, now=NOW)
+        computed = credits(access=world["admin"], period=OCT, basis=basis, level=level, now=NOW,
+                           stored_first_touch=False)
+        assert stored == computed and stored, level
+
+
+@pytest.mark.django_db
+def test_net_revenue_is_the_same_under_every_model(world):
+    """A contact's weights add up to 1, so the true ROAS numerator does not depend on the model."""
+    for basis in BASES:
+        total = attributed_net_revenue(access=world["admin"], period=OCT, basis=basis, now=NOW)
+        for model in MODELS:
+            rows = attributed(access=world["admin"], period=OCT, model=model, basis=basis, now=NOW)
+            assert sum(r.net for r in rows) == total, (basis, model)
 
 
 # --- per campaign, ad set and ad -------------------------------------------------------------------

@@ -281,3 +281,27 @@ def test_first_call_times_agree_with_the_calls(workspace, loaded):
 
     assert Contact.objects.filter(workspace=workspace, first_call_at__isnull=False).exists()
     assert contacts_first_call_refresh(workspace_id=workspace.pk) == 0
+
+
+def test_customers_carry_their_lifetime_value(workspace, loaded):
+    """COPY bypasses the payment services: the loader fills each customer's lifetime value (the Stripe page's top
+    customers), equal to its collected payments less refunds."""
+    from django.db.models import F, Sum
+
+    from finance.models import Customer
+
+    expected = defaultdict(int)
+    for customer_id, net in (Payment.objects.filter(workspace=workspace, status__in=Payment.COLLECTED_STATUSES)
+                             .values_list("customer_id").annotate(net=Sum(F("amount_minor") - F("amount_refunded_minor")))):
+        expected[customer_id] = net
+    stored = dict(Customer.objects.filter(workspace=workspace).values_list("pk", "lifetime_value_minor"))
+    assert stored and any(stored.values())
+    assert stored == {pk: expected[pk] for pk in stored}
+
+
+def test_contacts_carry_their_first_paid_touch(workspace, loaded):
+    """COPY fires no trigger: the loader stores each contact's first paid touch, as the definition gives it."""
+    from marketing.first_touch import contacts_first_touch_refresh
+
+    assert Contact.objects.filter(workspace=workspace, first_touch_at__isnull=False).exists()
+    assert contacts_first_touch_refresh(workspace_id=workspace.pk) == 0

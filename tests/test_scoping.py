@@ -258,3 +258,24 @@ def test_data_page_query_count_is_bounded(world, client_for, django_assert_max_n
         response = client.get("/data/")
     assert response.status_code == 200
     assert {s.label: s.count for s in response.context["sources"]}["Contacts"] == 4
+
+
+def test_per_request_computes_once_per_request_scope_and_never_caches_a_longer_lived_one(workspace, make_user):
+    """A request's scope keeps what a `per_request` function computed (per arguments); a scope held longer (a
+    websocket, an agent, a test) recomputes every time, so it never reads stale rows."""
+    from ptd.scoping import per_request
+
+    calls = []
+
+    @per_request
+    def figure(access, period, *, model="first"):
+        calls.append((period, model))
+        return len(calls)
+
+    membership = Membership.objects.select_related("workspace").get(user=make_user(workspace, "admin"))
+    request_scope = Scope.of(membership, per_request=True)
+    assert [figure(request_scope, "p"), figure(request_scope, "p"), figure(access=request_scope, period="p")] == [1, 1, 2]
+    assert figure(request_scope, "q") == 3 and figure(request_scope, "p", model="last") == 4
+    assert Scope.of(membership, per_request=True) == request_scope  # the memo is not part of what a scope is
+    held = Scope.of(membership)
+    assert [figure(held, "p"), figure(held, "p")] == [5, 6]

@@ -7,6 +7,8 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from clients import funnel
@@ -325,3 +327,14 @@ def test_query_counts_are_bounded(world, client_for, make_staff, django_assert_m
                                 started_at=at(10, 11, 10) + timedelta(minutes=j), outcome="answered")
     with django_assert_max_num_queries(len(small)):
         assert get(admin).status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_leads_are_read_once_per_period_per_request(world, client_for):
+    """Speed to first call, SLA compliance and the per-setter table share one lead-response query per period
+    (the request's memo): the current period and the prior one, not six."""
+    admin = client_for(world["users"]["admin"])
+    get(admin)
+    with CaptureQueriesContext(connection) as queries:
+        assert get(admin).status_code == 200
+    assert sum("GROUPING SETS" in q["sql"] for q in queries.captured_queries) == 2

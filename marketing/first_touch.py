@@ -1,0 +1,98 @@
+"""Each contact's first paid touch (DESIGN §7a ad leads, true ROAS; first-touch attribution): the earliest of its
+paid touches (`marketing.attribution.paid_touches_sql`: AnyTrack events naming an ad, ad set or campaign, and the
+contact's own first-touch ids at its creation), stored on the contact as `first_touch_at` and the touch's Meta ids
+as received (they are resolved to ad set and campaign when read, so a later Meta structure sync applies at once).
+Stored so a month of first-touch attribution reads one row per contact instead of every contact's events.
+
+Statement-level triggers keep it on every write path: a contact inserted or its touch fields (creation time, ad
+ids, UTMs) changed; events inserted, re-linked to another contact or deleted; site visits recorded, changed or
+deleted, and browsers identified as (or moved to) a contact. `contacts_first_touch_refresh` applies
+the same statement in bulk (the demo loader, whose COPY fires no triggers; the migration that added the fields)."""
+
+from django.db import connection, connections
+
+from clients.models import Contact
+from marketing.attribution import paid_touches_sql
+from marketing.models import AttributionEvent, VisitSession, Visitor
+from ptd.rollups import statement_triggers
+
+CONTACTS, EVENTS, VISITS = Contact._meta.db_table, AttributionEvent._meta.db_table, VisitSession._meta.db_table
+STORED = ("first_touch_at", "first_touch_ad_id", "first_touch_adset_id", "first_touch_campaign_id")
+# What a contact's own touch is made of: a change to any of these can move its first touch.
+TOUCH_FIELDS = ("created_at", "fb_ad_id", "fb_adset_id", "fb_campaign_id", "utm_content", "utm_term",
+                "utm_campaign")
+VISIT_FIELDS = ("visitor_id", "started_at", "utm_content", "utm_term", "utm_campaign")
+
+
+def _update(condition: str) -> str:
+    """The one definition: store the first paid touch of the contacts that `condition` selects (a template naming
+    the contact's id as {id}, its workspace as {ws}; see paid_touches_sql)."""
+    touches = paid_touches_sql(condition)
+    return f"""
+        UPDATE {CONTACTS} t SET first_touch_at = f.touched_at, first_touch_ad_id = COALESCE(f.ad, ''),
+               first_touch_adset_id = COALESCE(f.adset, ''), first_touch_campaign_id = COALESCE(f.campaign, '')
+        FROM {CONTACTS} k
+        LEFT JOIN (SELECT DISTINCT ON (p.contact_id) p.contact_id, p.touched_at, p.ad, p.adset, p.campaign
+                   FROM ({touches}) p ORDER BY p.contact_id, p.touched_at, p.source_rank, p.source_pk) f
+               ON f.contact_id = k.id
+        WHERE t.id = k.id AND {condition.format(id="k.id", ws="k.workspace_id", time="k.created_at")}
+          AND ({", ".join(f"t.{name}" for name in STORED)}) IS DISTINCT FROM
+              (f.touched_at, COALESCE(f.ad, ''), COALESCE(f.adset, ''), COALESCE(f.campaign, ''))"""
+
+
+def contacts_first_touch_refresh(*, workspace_id: int, contact_ids: list[int] | None = None) -> int:
+    """Recompute the first paid touch of some contacts (all of the workspace's when None); returns the rows
+    changed."""
+    # The condition appears once per source of touches and once for the contacts updated.
+    if contact_ids is None:
+        sql, params = _update("{ws} = %s"), [workspace_id] * 4
+    else:
+        sql, params = _update("{ws} = %s AND {id} = ANY(%s)"), [workspace_id, list(contact_ids)] * 4
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+TRIGGER = "marketing_first_touch"
+
+
+def _changed(fields: tuple[str, ...]) -> str:
+    return " OR ".join(f"n.{field} IS DISTINCT FROM o.{field}" for field in fields)
+
+
+def _watches() -> dict[str, dict[str, str]]:
+    """Per table and write, the contacts whose first touch the write may move (SQL over the transition tables
+    new_rows / old_rows). Updates count only when a touch field changed: contacts and visits are updated all the
+    time (syncs, heartbeats), and the stored columns' own update must not start again."""
+    visitors = Visitor._meta.db_table
+    updated = "new_rows n JOIN old_rows o ON o.id = n.id"
+    return {
+        CONTACTS: {"INSERT": "SELECT id FROM new_rows",
+                   "UPDATE": f"SELECT n.id FROM {updated} WHERE {_changed(TOUCH_FIELDS)}"},
+        EVENTS: {"INSERT": "SELECT contact_id FROM new_rows", "DELETE": "SELECT contact_id FROM old_rows",
+                 "UPDATE": "SELECT contact_id FROM new_rows UNION SELECT contact_id FROM old_rows"},
+        VISITS: {op: f"SELECT vi.contact_id FROM {rows} JOIN {visitors} vi ON vi.id = r.visitor_id" for op, rows in (
+            ("INSERT", "new_rows r"), ("DELETE", "old_rows r"),
+            ("UPDATE", f"(SELECT n.* FROM {updated} WHERE {_changed(VISIT_FIELDS)} "
+                       f"UNION ALL SELECT o.* FROM {updated} WHERE {_changed(VISIT_FIELDS)}) r"))},
+        visitors: {"UPDATE": f"SELECT n.contact_id FROM {updated} WHERE {_changed(('contact_id',))} "
+                             f"UNION SELECT o.contact_id FROM {updated} WHERE {_changed(('contact_id',))}"},
+    }
+
+
+def install_triggers(using: str = "default") -> None:
+    """The statement triggers of every table a paid touch comes from (after every migrate)."""
+    with connections[using].cursor() as cursor:
+        for table, writes in _watches().items():
+            for op, contacts in writes.items():
+                cursor.execute(f"""
+                    CREATE OR REPLACE FUNCTION {TRIGGER}_{table}_{op.lower()}() RETURNS trigger
+                    LANGUAGE plpgsql AS $$
+                    BEGIN
+                        IF EXISTS ({contacts}) THEN
+                            {_update(f"{{id}} IN ({contacts})")};
+                        END IF;
+                        RETURN NULL;
+                    END $$""")
+            statement_triggers(cursor, table=table, name=lambda op, table=table: f"{TRIGGER}_{table}_{op.lower()}",
+                               call=lambda op, table=table: f"{TRIGGER}_{table}_{op.lower()}()", ops=tuple(writes))
