@@ -71,9 +71,9 @@ class Contact(WorkspaceModel):
     # instead of every contact's AnyTrack events.
     first_touch_at = models.DateTimeField(null=True, blank=True, editable=False,
                                           help_text="Earliest paid touch (kept by marketing.first_touch)")
-    first_touch_ad_id = models.CharField(max_length=40, blank=True, editable=False)
-    first_touch_adset_id = models.CharField(max_length=40, blank=True, editable=False)
-    first_touch_campaign_id = models.CharField(max_length=40, blank=True, editable=False)
+    first_touch_ad_id = models.CharField(max_length=40, blank=True, default="", editable=False)
+    first_touch_adset_id = models.CharField(max_length=40, blank=True, default="", editable=False)
+    first_touch_campaign_id = models.CharField(max_length=40, blank=True, default="", editable=False)
 
     ROLE_SCOPE = {"coach": "coach", "setter": "owner"}
     PII_FIELDS = ("email_normalized", "phone_e164", "first_name", "last_name")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db.models import (Case, CharField, DecimalField, ExpressionWrapper, F, IntegerField, Max, OuterRef, Q,
+from django.db.models import (Case, CharField, Count, DecimalField, ExpressionWrapper, F, IntegerField, Max, OuterRef, Q,
                               QuerySet, Subquery, Value, When)
 from django.db.models.functions import Cast, Coalesce, Concat, NullIf, Trim
 from django.urls import reverse
@@ -98,6 +98,14 @@ def trained_unpaid_rows_for(access: Scope, period: Period) -> QuerySet:
         coach_name=F("contact__coach__name"), url=_url_of("client-detail", "contact_id"),
         last_paid=Subquery(last_paid),
     ).values("contact_id", "client", "ref", "url", "coach_name", "sessions", "last_session", "last_paid")
+
+
+def paying_contacts(access: Scope, period: Period, where: Q = Q()) -> int:
+    """Distinct contacts with a successful (collected) Stripe payment created in the period (and `where`, on the
+    payment, e.g. an ad lead's)."""
+    return scoped(Payment, access).filter(where, status__in=Payment.COLLECTED_STATUSES, created__gte=period.start,
+                                          created__lt=period.end, contact__isnull=False).aggregate(
+        n=Count("contact_id", distinct=True))["n"]
 
 
 # ---- fraud alerts ----

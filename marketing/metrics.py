@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -30,11 +27,10 @@ def spend_hidden(access: Scope) -> str:
 
 
 def paid_touch(contact: str = "") -> Q:
-    """The contact (at the path `contact`, e.g. "contact__") is an ad lead: its first paid touch is known.
-    Positive lookups (a non-empty id sorts after ""): a negated one across a nullable link would also match
-    rows with no contact at all."""
-    return Q(**{f"{contact}fb_ad_id__gt": ""}) | Q(**{f"{contact}fb_adset_id__gt": ""}) | Q(
-        **{f"{contact}fb_campaign_id__gt": ""})
+    """The contact (at the path `contact`, e.g. "contact__") is an ad lead: its first paid touch is known — from
+    any source attribution reads (its own ad ids or UTMs, AnyTrack and WhatsApp ad events, site visits from ads;
+    stored by marketing.first_touch), so the ad KPIs and the credit tables count the same leads."""
+    return Q(**{f"{contact}first_touch_at__isnull": False})
 
 
 @metric("ad_spend", label="Ad spend", unit="AED", source="Meta Ads insights", higher_is_better=None,
@@ -162,63 +158,43 @@ def insight_rates(sums: dict) -> dict:
             "meta_roas": ratio(sums["purchase_value"], sums["spend"])}
 
 
-_shared_sums: ContextVar[dict | None] = ContextVar("meta_insight_sums", default=None)
-
-
-@contextmanager
-def insight_sums_shared() -> Iterator[None]:
-    """Inside the block the metrics below sum each period's insights once, not once per metric (the Meta
-    dashboard shows eight of them, each for the period and its prior). Rows written meanwhile are not seen:
-    keep the block to one read, such as one request's KPI cards."""
-    token = _shared_sums.set({})
-    try:
-        yield
-    finally:
-        _shared_sums.reset(token)
-
-
-def _insight_sums(period: Period, access: Scope) -> dict:
-    """Every summed insight column of the period's insight days, in one query."""
-    shared = _shared_sums.get()
-    key = (access.workspace.pk, access.role, access.staff_id, period.first_day, period.last_day)
-    if shared is not None and key in shared:
-        return shared[key]
+@per_request
+def insight_sums(access: Scope, period: Period) -> dict:
+    """Every summed insight column of the period's insight days, in one query, once per request (the Meta
+    dashboard shows eight of them, each for the period and its prior)."""
     rows = scoped(AdInsight, access).filter(date__gte=period.first_day, date__lte=period.last_day)
-    sums = insight_sums_of(rows.aggregate(**insight_sums_sql()))
-    if shared is not None:
-        shared[key] = sums
-    return sums
+    return insight_sums_of(rows.aggregate(**insight_sums_sql()))
 
 
 @metric("impressions", label="Impressions", unit="count", source="Meta Ads insights", unavailable=spend_hidden,
         formula="Σ impressions Meta reports, insight dates in the period")
 def impressions(period: Period, access: Scope):
-    return _insight_sums(period, access)["impressions"]
+    return insight_sums(access, period)["impressions"]
 
 
 @metric("reach", label="Reach (Σ daily)", unit="count", source="Meta Ads insights", unavailable=spend_hidden,
         formula="Σ each ad's daily reach, insight dates in the period: a person reached on several days or by several "
                 "ads counts each time (Meta's deduplicated reach of a whole period does not add up from daily rows)")
 def reach(period: Period, access: Scope):
-    return _insight_sums(period, access)["reach"]
+    return insight_sums(access, period)["reach"]
 
 
 @metric("ctr", label="CTR", unit="%", source="Meta Ads insights", unavailable=spend_hidden,
         formula="Σ clicks (all) ÷ Σ impressions × 100, insight dates in the period")
 def ctr(period: Period, access: Scope):
-    return insight_rates(_insight_sums(period, access))["ctr"]
+    return insight_rates(insight_sums(access, period))["ctr"]
 
 
 @metric("cpc", label="Cost per click", unit="AED", source="Meta Ads insights", higher_is_better=False,
         unavailable=spend_hidden, formula="Σ spend ÷ Σ clicks (all), insight dates in the period")
 def cpc(period: Period, access: Scope):
-    return insight_rates(_insight_sums(period, access))["cpc"]
+    return insight_rates(insight_sums(access, period))["cpc"]
 
 
 @metric("cpm", label="CPM", unit="AED", source="Meta Ads insights", higher_is_better=False, unavailable=spend_hidden,
         formula="Σ spend ÷ Σ impressions × 1,000, insight dates in the period")
 def cpm(period: Period, access: Scope):
-    return insight_rates(_insight_sums(period, access))["cpm"]
+    return insight_rates(insight_sums(access, period))["cpm"]
 
 
 @metric("frequency", label="Frequency (approx.)", unit="×", source="Meta Ads insights", higher_is_better=None,
@@ -226,17 +202,17 @@ def cpm(period: Period, access: Scope):
         formula="Σ impressions ÷ Σ daily reach — an approximation: Meta divides by the people reached over the whole "
                 "period, deduplicated, which daily rows cannot do; over more than a day this reads lower than Meta's")
 def frequency(period: Period, access: Scope):
-    return insight_rates(_insight_sums(period, access))["frequency"]
+    return insight_rates(insight_sums(access, period))["frequency"]
 
 
 @metric("meta_leads", label="Leads (Meta)", unit="count", source="Meta Ads insights", unavailable=spend_hidden,
         formula="Σ leads Meta reports, insight dates in the period")
 def meta_leads(period: Period, access: Scope):
-    return _insight_sums(period, access)["leads"]
+    return insight_sums(access, period)["leads"]
 
 
 @metric("meta_purchases", label="Purchases (Meta)", unit="count", source="Meta Ads insights",
         unavailable=spend_hidden, formula="Σ purchases Meta reports (its attribution, view-through included), "
                                           "insight dates in the period")
 def meta_purchases(period: Period, access: Scope):
-    return _insight_sums(period, access)["purchases"]
+    return insight_sums(access, period)["purchases"]

@@ -21,9 +21,9 @@ from clients.metrics_sales import assessments_held
 from clients.models import (Appointment, AppointmentKind, AppointmentStatus, Call, CallOutcome, Contact, Deal,
                             FunnelStep)
 from finance.metrics import finance_unavailable
-from finance.models import Payment
+from finance.selectors import paying_contacts
 from marketing.metrics import ad_leads, attribution_unavailable, spend_hidden
-from marketing.models import AdInsight, AttributionEvent
+from marketing.models import AttributionEvent
 from marketing.selectors import _client_name, _client_url, _ref
 from marketing.selectors_intel import FunnelStep as Stage
 from ptd import rollups
@@ -105,13 +105,6 @@ def baselines_for(access: Scope, period: Period) -> list[Baseline]:
 
 # ---- the 12-stage funnel ----
 
-def insight_totals(access: Scope, period: Period) -> dict[str, int]:
-    """Σ impressions, clicks and Meta-reported leads of the insight days in the period (one query)."""
-    sums = scoped(AdInsight, access).filter(date__gte=period.first_day, date__lte=period.last_day).aggregate(
-        impressions=Sum("impressions"), clicks=Sum("clicks"), leads=Sum("leads"))
-    return {key: int(value or 0) for key, value in sums.items()}
-
-
 def lead_contact_counts(access: Scope, period: Period) -> dict[str, int]:
     """Of the leads created in the period: those called (Contact.first_call_at, clients.first_call) and, of these,
     those with an answered call by now. An answered call counts as a first call, so a lead answered before the
@@ -123,13 +116,6 @@ def lead_contact_counts(access: Scope, period: Period) -> dict[str, int]:
     return scoped(Contact, access).filter(created_at__gte=period.start, created_at__lt=period.end,
                                           first_call_at__isnull=False).aggregate(
         contacted=Count("pk"), reached=Count("pk", filter=Q(pk__in=since_start) | before_start))
-
-
-def paying_contacts(access: Scope, period: Period) -> int:
-    """Distinct contacts with a successful (collected) Stripe payment created in the period."""
-    return scoped(Payment, access).filter(status__in=Payment.COLLECTED_STATUSES, created__gte=period.start,
-                                          created__lt=period.end, contact__isnull=False).aggregate(
-        n=Count("contact_id", distinct=True))["n"]
 
 
 # The deal steps of the funnel, with the short labels its chart has room for.

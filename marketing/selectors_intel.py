@@ -13,10 +13,10 @@ from django.db.models import Count, Q
 
 from clients.funnel import deals_of, step_field
 from finance.metrics import finance_unavailable
-from finance.models import Payment
-from marketing.attribution import STEP_COLUMNS, attributed
-from marketing.metrics import ad_leads, insight_sums_of, insight_sums_sql, paid_touch, spend_hidden
-from marketing.models import Ad, AdInsight
+from finance.selectors import paying_contacts
+from marketing.attribution import MONEY_OUTCOMES, STEP_COLUMNS, attributed
+from marketing.metrics import ad_leads, insight_sums, paid_touch, spend_hidden
+from marketing.models import Ad
 from ptd.metrics import KPI, kpis, ratio
 from ptd.periods import Period
 from ptd.scoping import Scope, scoped
@@ -57,15 +57,6 @@ class AdFunnel:
         return not any(s.count for s in self.steps)
 
 
-DELIVERY = ("impressions", "clicks")
-
-
-def _delivery(access: Scope, period: Period) -> dict[str, int]:
-    """Σ impressions and clicks Meta reports for the insight days of the period (one query)."""
-    rows = scoped(AdInsight, access).filter(date__gte=period.first_day, date__lte=period.last_day)
-    return insight_sums_of(rows.aggregate(**insight_sums_sql(DELIVERY)), DELIVERY)
-
-
 def ad_deal_steps(access: Scope, period: Period) -> dict[str, int]:
     """Deals of ad leads (clients.funnel's stage volume: the deal first entered the step in the period) for
     booked, held and won, in one query over the DealFunnel rollup."""
@@ -78,9 +69,7 @@ def ad_deal_steps(access: Scope, period: Period) -> dict[str, int]:
 
 def ad_paid_contacts(access: Scope, period: Period) -> int:
     """Ad leads with at least one collected Stripe payment in the period (refunded later or not)."""
-    return scoped(Payment, access).filter(
-        paid_touch("contact__"), status__in=Payment.COLLECTED_STATUSES, created__gte=period.start,
-        created__lt=period.end).aggregate(n=Count("contact_id", distinct=True))["n"]
+    return paying_contacts(access, period, paid_touch("contact__"))
 
 
 def ad_funnel_for(access: Scope, period: Period) -> AdFunnel:
@@ -91,7 +80,7 @@ def ad_funnel_for(access: Scope, period: Period) -> AdFunnel:
     if hidden := spend_hidden(access):
         missing.append(f"Impressions and clicks: {hidden}.")
     else:
-        delivery = _delivery(access, period)
+        delivery = insight_sums(access, period)
     deals = ad_deal_steps(access, period)
     paid = None
     if unavailable := finance_unavailable(access):
@@ -120,7 +109,8 @@ def ad_funnel_for(access: Scope, period: Period) -> AdFunnel:
 def ad_roas_rows(access: Scope, period: Period, *, model: str, basis: str) -> list[dict]:
     """One row per ad with spend or credit (marketing.attribution at ad level): Meta's claimed purchase value and
     ROAS beside the net cash credited on `model` / `basis` and the true ROAS, and the gap true − Meta."""
-    rows = attributed(access=access, period=period, model=model, basis=basis, level="ad")
+    rows = attributed(access=access, period=period, model=model, basis=basis, level="ad",
+                      outcomes=MONEY_OUTCOMES)  # the table and chart show money alone
     parents = {ad: (campaign, adset) for ad, campaign, adset in scoped(Ad, access).filter(
         meta_id__in=[r.key for r in rows if r.key]).values_list("meta_id", "campaign__name", "adset__meta_id")}
     return [{"key": r.key or "", "name": r.name, "campaign": parents.get(r.key, ("", ""))[0],

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 from django.db.models import Count, Max, Min
 
-from marketing.metrics import INSIGHT_SUMS, insight_rates, insight_sums_of, insight_sums_shared, insight_sums_sql
+from marketing.metrics import INSIGHT_SUMS, insight_rates, insight_sums_of, insight_sums_sql
 from marketing.models import AdInsight, AdSet, Campaign, MetaStatus
 from marketing.services import META_SOURCE
 from ptd.metrics import KPI, format_value, kpis
@@ -37,10 +37,9 @@ CENTS = {"cpc", "cpm"}
 
 
 def meta_kpis_for(access: Scope, period: Period) -> list[KPI]:
-    """The dashboard's cards: the registered metrics with their prior period (the insight sums read once per
-    period for all of them)."""
-    with insight_sums_shared():
-        found = kpis(META_KPIS, period, access)
+    """The dashboard's cards: the registered metrics with their prior period (the insight sums are read once per
+    period for all of them: marketing.metrics._insight_sums)."""
+    found = kpis(META_KPIS, period, access)
     return [CentsKPI(**{f.name: getattr(k, f.name) for f in fields(k)}) if k.name in CENTS else k for k in found]
 
 

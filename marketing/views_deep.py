@@ -5,6 +5,7 @@ from functools import cached_property
 
 from marketing import charts
 from marketing import selectors_deep as sel
+from marketing.metrics import insight_sums
 from ptd.metrics import kpis
 from ptd.tables import Column, Table, export_csv
 from ptd.views import page_period, render_page, require_page
@@ -44,7 +45,7 @@ class DeepIntelPage:
     @cached_property
     def insights(self):
         """Meta's impressions, clicks and leads: read once for the funnel and the source truth."""
-        return sel.insight_totals(self.access, self.period)
+        return insight_sums(self.access, self.period)
 
     @cached_property
     def funnel(self):

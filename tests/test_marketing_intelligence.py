@@ -6,12 +6,14 @@ and query counts.
 October at a glance (see tests/test_attribution.py for the whole story):
 - spend C1/A1 1,000, C2/A2 2,000, C3/A3 500 = 3,500 (prior period 31 Aug – 30 Sep: 300 on A1); Meta claims
   3,000 + 1,000 + 0 = 4,000 (prior 0);
-- ad leads (a first paid touch on the contact record): Pia (A1, 2 Oct) and Lou (A2, 11 Oct) = 2; Quinn's touches
-  are AnyTrack clicks only. Prior: Dina (ad set S3, 20 Sep) = 1;
-- deals of ad leads: Pia's booked 6, held 8, won 10 Oct; Lou's booked 12 Oct; Dina's won 1 Oct (booked and held in
-  September) → booked 2, held 1, won 2; created in October: Pia's and Lou's = 2 (prior: Dina's = 1);
-- ad leads paying in October: Pia (10 Oct) and Dina (1 Oct, disputed later: still a collected payment) = 2; Lou
-  pays in November.
+- ad leads (a first paid touch known from any source attribution reads, marketing.first_touch): Pia (A1 on her
+  record, 2 Oct), Quinn (AnyTrack click on A2, 3 Oct) and Lou (A2, 11 Oct) = 3. Prior: Dina (ad set S3, 20 Sep)
+  and Eli (A1 in his utm_content, 10 Sep) = 2;
+- deals of ad leads: Pia's booked 6, held 8, won 10 Oct; Quinn's booked 4, held 7, won 15 Oct; Lou's booked
+  12 Oct; Dina's won 1 Oct (booked and held in September) → booked 3, held 2, won 3; created in October: Pia's,
+  Quinn's and Lou's = 3 (prior: Dina's and Eli's = 2);
+- ad leads paying in October: Pia (10 Oct), Quinn (15 Oct), Dina (1 Oct, disputed later: still a collected
+  payment) and Eli (3 Oct) = 4; Lou pays in November.
 """
 
 import csv
@@ -85,11 +87,11 @@ def test_kpi_cards_and_deltas_by_hand(users, client_for):
     assert "1.14×" in got["Meta ROAS"]  # 4,000 claimed ÷ 3,500
     assert "132.5 %" in got["Integrity score"]  # 5,300 ÷ 4,000
     assert "AED 3,500" in got["Ad spend"] and "+1066.7 %" in got["Ad spend"]  # (3,500 − 300) ÷ 300
-    assert got["Ad leads"].startswith("Ad leads") and " 2 " in got["Ad leads"] and "+100.0 %" in got["Ad leads"]
-    # CPL 3,500 ÷ 2 = 1,750, prior 300 ÷ 1 = 300: (1,750 − 300) ÷ 300 = +483.3 %, worse
-    assert "AED 1,750" in got["Cost per lead"] and "+483.3 % vs prior period · worse" in got["Cost per lead"]
-    # CPO: 3,500 ÷ 2 deals of ad leads created in October (Pia's, Lou's); prior 300 ÷ Dina's 1
-    assert "AED 1,750" in got["Cost per deal"] and "+483.3 %" in got["Cost per deal"]
+    assert got["Ad leads"].startswith("Ad leads") and " 3 " in got["Ad leads"] and "+50.0 %" in got["Ad leads"]
+    # CPL 3,500 ÷ 3 = 1,166.67, prior 300 ÷ 2 = 150: (1,166.67 − 150) ÷ 150 = +677.8 %, worse
+    assert "AED 1,167" in got["Cost per lead"] and "+677.8 % vs prior period · worse" in got["Cost per lead"]
+    # CPO: 3,500 ÷ 3 deals of ad leads created in October (Pia's, Quinn's, Lou's); prior 300 ÷ Dina's and Eli's 2
+    assert "AED 1,167" in got["Cost per deal"] and "+677.8 %" in got["Cost per deal"]
 
 
 @pytest.mark.django_db
@@ -98,11 +100,11 @@ def test_ad_funnel_by_hand(users, client_for):
     assert funnel_rows(html) == {
         "Impressions": ["35,000", "—"],  # 10,000 + 20,000 + 5,000 (September's 3,000 are out)
         "Clicks": ["600", "1.7 %"],  # 200 + 300 + 100; 600 ÷ 35,000 = 1.71 %
-        "Leads": ["2", "0.3 %"],  # Pia, Lou; 2 ÷ 600 = 0.33 %
-        "Booked": ["2", "100.0 %"],  # Pia's and Lou's deals
-        "Held": ["1", "50.0 %"],  # Pia's
-        "Won": ["2", "200.0 %"],  # Pia's and Dina's (a flow: Dina's deal was held in September)
-        "Paid": ["2", "100.0 %"],  # Pia and Dina
+        "Leads": ["3", "0.5 %"],  # Pia, Quinn, Lou; 3 ÷ 600 = 0.5 %
+        "Booked": ["3", "100.0 %"],  # Pia's, Quinn's and Lou's deals
+        "Held": ["2", "66.7 %"],  # Pia's and Quinn's
+        "Won": ["3", "150.0 %"],  # Pia's, Quinn's and Dina's (a flow: Dina's deal was held in September)
+        "Paid": ["4", "133.3 %"],  # Pia, Quinn, Dina and Eli
     }
     assert 'data-plotly="ad-funnel-figure"' in html and "a flow, not a cohort" in html
 
@@ -112,14 +114,14 @@ def test_ad_funnel_selectors_by_hand(users, world):  # noqa: F811
     from marketing.selectors_intel import ad_deal_steps, ad_funnel_for, ad_paid_contacts
 
     admin = world["admin"]
-    assert ad_deal_steps(admin, OCT_PERIOD) == {"booked": 2, "held": 1, "won": 2}
-    assert ad_paid_contacts(admin, OCT_PERIOD) == 2
+    assert ad_deal_steps(admin, OCT_PERIOD) == {"booked": 3, "held": 2, "won": 3}
+    assert ad_paid_contacts(admin, OCT_PERIOD) == 4
     # A second payment of the same ad lead counts the person once; an organic payer (Rae) never.
     Payment.objects.create(workspace=admin.workspace, stripe_id="ch_pia2", contact=world["contacts"]["Pia"],
                            amount_minor=100, created=at(10, 28), status="succeeded")
-    assert ad_paid_contacts(admin, OCT_PERIOD) == 2
+    assert ad_paid_contacts(admin, OCT_PERIOD) == 4
     steps = {s.key: s for s in ad_funnel_for(admin, OCT_PERIOD).steps}
-    assert (steps["clicks"].from_before, steps["won"].from_before) == (Decimal("1.7143"), Decimal("200.0000"))
+    assert (steps["clicks"].from_before, steps["won"].from_before) == (Decimal("1.7143"), Decimal("150.0000"))
 
 
 @pytest.mark.django_db
@@ -159,8 +161,8 @@ def test_charts_are_valid_plotly_figures(users, world):  # noqa: F811
 
     funnel = go.Figure(charts.ad_funnel(ad_funnel_for(world["admin"], OCT_PERIOD).shown))
     # Widths log10(1 + count); the exact counts in the text and hover
-    assert [c[0] for c in funnel.data[0].customdata] == ["35,000", "600", "2", "2", "1", "2", "2"]
-    assert list(funnel.data[0].x) == [4.5441, 2.7789, 0.4771, 0.4771, 0.301, 0.4771, 0.4771]
+    assert [c[0] for c in funnel.data[0].customdata] == ["35,000", "600", "3", "3", "2", "3", "4"]
+    assert list(funnel.data[0].x) == [4.5441, 2.7789, 0.6021, 0.6021, 0.4771, 0.6021, 0.699]
     assert funnel.data[0].text[1] == "600 · 1.7 %" and funnel.data[0].text[0] == "35,000"
     roas = go.Figure(charts.ad_roas(ad_roas_rows(world["admin"], OCT_PERIOD, model="first", basis="cash")))
     assert [t.name for t in roas.data] == ["Meta ROAS", "True ROAS"]

@@ -21,12 +21,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='contact',
             name='first_touch_ad_id',
-            field=models.CharField(blank=True, editable=False, max_length=40),
+            field=models.CharField(blank=True, default='', editable=False, max_length=40),
         ),
         migrations.AddField(
             model_name='contact',
             name='first_touch_adset_id',
-            field=models.CharField(blank=True, editable=False, max_length=40),
+            field=models.CharField(blank=True, default='', editable=False, max_length=40),
         ),
         migrations.AddField(
             model_name='contact',
@@ -36,7 +36,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='contact',
             name='first_touch_campaign_id',
-            field=models.CharField(blank=True, editable=False, max_length=40),
+            field=models.CharField(blank=True, default='', editable=False, max_length=40),
         ),
         migrations.RunPython(backfill, migrations.RunPython.noop),
     ]
