@@ -20,8 +20,8 @@ import time
 import requests
 
 PAGES = ["/", "/overview/", "/clients/", "/clients/{client}/", "/interventions/", "/coaches/", "/coaches/{coach}/",
-         "/sales-pipeline/", "/setter-activity-today/", "/sales-coach-tracker/", "/money-map/", "/attribution/",
-         "/stripe/"]
+         "/sales-pipeline/", "/setter-activity-today/", "/sales-coach-tracker/", "/marketing-intelligence/",
+         "/money-map/", "/meta-dashboard/", "/attribution/", "/deep-intel/", "/stripe/"]
 PARTIAL = re.compile(r'hx-get="([^"]*[?&]partial=[^"&]+[^"]*)"')
 CLIENT_LINK = re.compile(r'href="/clients/(\d+)/"')
 COACH_LINK = re.compile(r'href="/coaches/(\d+)/"')

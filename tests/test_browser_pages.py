@@ -12,7 +12,8 @@ from tests.test_browser import CHROMIUM, PASSWORD, browser  # noqa: F401  (fixtu
 
 SHOTS = Path(__file__).resolve().parent.parent / "screenshots"
 PAGES = ["/", "/overview/", "/clients/", "/interventions/", "/coaches/", "/sales-pipeline/",
-         "/setter-activity-today/", "/sales-coach-tracker/", "/money-map/", "/attribution/", "/stripe/", "/data/"]
+         "/setter-activity-today/", "/sales-coach-tracker/", "/marketing-intelligence/", "/money-map/",
+         "/meta-dashboard/", "/attribution/", "/deep-intel/", "/stripe/", "/data/"]
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed")
 
 
