@@ -26,6 +26,7 @@ from finance.metrics import cash_collected
 from finance.models import Payment
 from marketing.attribution import CURRENCY, attributed_net_revenue
 from marketing.models import AdInsight, AttributionEvent
+from ptd import rollups
 from ptd.metrics import ratio
 from ptd.periods import Period
 from ptd.scoping import Scope, role_may_see, scoped
@@ -42,9 +43,8 @@ def _collected(access: Scope) -> QuerySet:
 
 
 def crm_won_value(period: Period, access: Scope) -> Decimal:
-    """Σ amount of the deals entering closed won in the period (CRM truth)."""
-    won = entered_in(deals_of(access), FunnelStep.CLOSED_WON, period).aggregate(s=Sum("amount"))["s"]
-    return won or Decimal(0)
+    """Σ amount of the deals entering closed won in the period (CRM truth): the won_value daily measure."""
+    return Decimal(rollups.total("won_value", period, access))
 
 
 def purchase_events(period: Period, access: Scope) -> QuerySet:
