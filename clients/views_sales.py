@@ -98,6 +98,11 @@ class TrackerPage:
 
     @cached_property
     def rows(self):
+        """The closers of the period and this month's sales (reads a month of wins, not the history's six)."""
+        return closer_results_for(self.access, self.period, [self.month])
+
+    @cached_property
+    def history_rows(self):
         return closer_results_for(self.access, self.period, self.months)
 
     @cached_property
@@ -131,18 +136,18 @@ class TrackerPage:
     @cached_property
     def history(self):
         rows = [{"pk": r["pk"], "name": r["name"], "url": r["url"], "total": sum(r["sales"]),
-                 **{f"m{i}": v for i, v in enumerate(r["sales"])}} for r in self.rows]
+                 **{f"m{i}": v for i, v in enumerate(r["sales"])}} for r in self.history_rows]
         return Table(self.request, name="sales-history", rows=rows, default_sort="-total", columns=[
             Column("name", "Coach / closer", link="url"),
             *(Column(f"m{i}", m.first_day.strftime("%b %Y"), kind="AED",
                      help=f"Σ amount of their deals won in {m.label}") for i, m in enumerate(self.months)),
             Column("total", f"{len(self.months)} months", kind="AED"),
-        ], totals=self._history_totals if len(self.rows) > 1 else None,
+        ], totals=self._history_totals if len(self.history_rows) > 1 else None,
             empty_message="No coach or closer yet: staff come from HubSpot owners of kind coach or admin.")
 
     @property
     def _history_totals(self) -> dict:
-        sales = self.totals["sales"]
+        sales = totals_of(self.history_rows)["sales"]
         return {"total": sum(sales), **{f"m{i}": v for i, v in enumerate(sales)}}
 
 
