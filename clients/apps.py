@@ -16,6 +16,6 @@ class ClientsConfig(AppConfig):
 
 def _install_first_call_trigger(sender, using="default", **kwargs):
     """After every migrate (the test database's too), calls keep their contact's first_call_at."""
-    from clients.first_call import install_trigger
+    from clients.first_times import FIRST_CALL
 
-    install_trigger(using)
+    FIRST_CALL.install(using)

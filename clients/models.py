@@ -53,7 +53,7 @@ class Contact(WorkspaceModel):
     updated_at = models.DateTimeField(null=True, blank=True, help_text="Source last-modified time")
     owner = models.ForeignKey(Staff, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_contacts")
     first_call_at = models.DateTimeField(null=True, blank=True, editable=False,
-                                         help_text="First outbound or answered call (kept by clients.first_call)")
+                                         help_text="First outbound or answered call (kept by clients.first_times)")
     coach = models.ForeignKey(Staff, null=True, blank=True, on_delete=models.SET_NULL, related_name="coached_contacts")
     # First-touch attribution
     source = models.CharField(max_length=60, blank=True)
@@ -74,6 +74,9 @@ class Contact(WorkspaceModel):
     first_touch_ad_id = models.CharField(max_length=40, blank=True, default="", editable=False)
     first_touch_adset_id = models.CharField(max_length=40, blank=True, default="", editable=False)
     first_touch_campaign_id = models.CharField(max_length=40, blank=True, default="", editable=False)
+    first_paid_at = models.DateTimeField(null=True, blank=True, editable=False,
+                                         help_text="First collected Stripe payment (kept by finance.first_payment): "
+                                                   "the conversion after which touches no longer count")
 
     ROLE_SCOPE = {"coach": "coach", "setter": "owner"}
     PII_FIELDS = ("email_normalized", "phone_e164", "first_name", "last_name")
@@ -94,7 +97,7 @@ class Contact(WorkspaceModel):
             GinIndex(OpClass("phone_e164", name="gin_trgm_ops"), name="contact_phone_e164_trgm"),
             # First-touch attribution reads a month's paying contacts' first touches from the index alone.
             models.Index(fields=["id"], include=["first_touch_at", "first_touch_ad_id", "first_touch_adset_id",
-                                                 "first_touch_campaign_id"],
+                                                 "first_touch_campaign_id", "first_paid_at"],
                          condition=models.Q(first_touch_at__isnull=False), name="contact_first_touch"),
         ]
 

@@ -259,28 +259,28 @@ def _credit_sql(access: Scope, period: Period, model: str, basis: str, level: st
     parts = _outcome_parts(access, period, basis, now, outcomes)
     union = "\n UNION ALL ".join(sql for sql, _ in parts)
     params = [p for _, part_params in parts for p in part_params]
-    params += [[str(status) for status in Payment.COLLECTED_STATUSES], window_end, window_end]
     sums = ", ".join(f"SUM({name}) AS {name}" for name in OUTCOMES)
     sql = f"""
     WITH outcome_rows (contact_id, {", ".join(OUTCOMES)}) AS ({union}),
-    outcomes AS (SELECT contact_id, {sums} FROM outcome_rows GROUP BY contact_id),
-    conversion AS (
-        SELECT o.contact_id,
-               LEAST(COALESCE((SELECT MIN(p.created) FROM {Payment._meta.db_table} p
-                               WHERE p.contact_id = o.contact_id AND p.status = ANY(%s)), %s), %s) AS cutoff
-        FROM outcomes o),"""
+    outcomes AS (SELECT contact_id, {sums} FROM outcome_rows GROUP BY contact_id),"""
+    # The contact's conversion: its first collected payment (stored, finance.first_payment), or the window's end.
+    cutoff = "LEAST(COALESCE(c.first_paid_at, %s), %s)"
+    params += [window_end, window_end]
     if model == "first" and stored_first_touch:
         sql += f"""
     first_touches AS (
         SELECT c.id AS contact_id, NULLIF(c.first_touch_ad_id, '') AS ad,
                NULLIF(c.first_touch_adset_id, '') AS adset, NULLIF(c.first_touch_campaign_id, '') AS campaign
-        FROM {Contact._meta.db_table} c JOIN conversion v ON v.contact_id = c.id
-        WHERE c.first_touch_at <= v.cutoff),
+        FROM outcomes o JOIN {Contact._meta.db_table} c ON c.id = o.contact_id
+        WHERE c.first_touch_at <= {cutoff}),
     credit AS (SELECT r.contact_id, r.{level}_key AS key, 1.0 AS weight FROM ({resolved_sql("first_touches")}) r)
     """
     else:
         touches = paid_touches_sql("{time} <= v.cutoff", join="JOIN conversion v ON v.contact_id = {id}")
         sql += f"""
+    conversion AS (
+        SELECT o.contact_id, {cutoff} AS cutoff
+        FROM outcomes o JOIN {Contact._meta.db_table} c ON c.id = o.contact_id),
     touches AS ({touches}),
     resolved AS ({resolved_sql("touches")}),
     ordered AS (

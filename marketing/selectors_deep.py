@@ -106,7 +106,7 @@ def baselines_for(access: Scope, period: Period) -> list[Baseline]:
 # ---- the 12-stage funnel ----
 
 def lead_contact_counts(access: Scope, period: Period) -> dict[str, int]:
-    """Of the leads created in the period: those called (Contact.first_call_at, clients.first_call) and, of these,
+    """Of the leads created in the period: those called (Contact.first_call_at, clients.first_times) and, of these,
     those with an answered call by now. An answered call counts as a first call, so a lead answered before the
     period began has first_call_at before it: the answered calls since the period's start are read once (one index
     range, hashed), and only those rare leads are looked up one by one."""

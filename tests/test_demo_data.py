@@ -277,10 +277,10 @@ def test_command_creates_demo_logins_linked_to_demo_staff_and_purge_removes_them
 def test_first_call_times_agree_with_the_calls(workspace, loaded):
     """The generator writes each lead's first call time (COPY fires no trigger); the definition finds nothing to
     change."""
-    from clients.first_call import contacts_first_call_refresh
+    from clients.first_times import FIRST_CALL
 
     assert Contact.objects.filter(workspace=workspace, first_call_at__isnull=False).exists()
-    assert contacts_first_call_refresh(workspace_id=workspace.pk) == 0
+    assert FIRST_CALL.refresh(workspace_id=workspace.pk) == 0
 
 
 def test_customers_carry_their_lifetime_value(workspace, loaded):
@@ -300,8 +300,12 @@ def test_customers_carry_their_lifetime_value(workspace, loaded):
 
 
 def test_contacts_carry_their_first_paid_touch(workspace, loaded):
-    """COPY fires no trigger: the loader stores each contact's first paid touch, as the definition gives it."""
+    """COPY fires no trigger: the loader stores each contact's first paid touch and first collected payment, as the
+    definitions give them."""
+    from finance.first_payment import FIRST_PAYMENT
     from marketing.first_touch import contacts_first_touch_refresh
 
     assert Contact.objects.filter(workspace=workspace, first_touch_at__isnull=False).exists()
+    assert Contact.objects.filter(workspace=workspace, first_paid_at__isnull=False).exists()
     assert contacts_first_touch_refresh(workspace_id=workspace.pk) == 0
+    assert FIRST_PAYMENT.refresh(workspace_id=workspace.pk) == 0

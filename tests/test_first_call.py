@@ -1,4 +1,4 @@
-"""Contact.first_call_at (clients.first_call): kept equal to "the earliest outbound or answered call with the
+"""Contact.first_call_at (clients.first_times.FIRST_CALL): kept equal to "the earliest outbound or answered call with the
 lead" by the trigger on calls, whatever writes them."""
 
 from datetime import datetime, timedelta
@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from clients.first_call import contacts_first_call_refresh
+from clients.first_times import FIRST_CALL
 from clients.models import Call, Contact
 
 DUBAI = ZoneInfo("Asia/Dubai")
@@ -59,7 +59,7 @@ def test_the_bulk_refresh_repairs_what_bypassed_the_trigger(workspace):
     lead = Contact.objects.create(workspace=workspace, first_name="Lead", created_at=T0)
     call(workspace, lead, 15)
     Contact.objects.filter(pk=lead.pk).update(first_call_at=None)  # as a COPY without the column would leave it
-    assert contacts_first_call_refresh(workspace_id=workspace.pk) == 1
+    assert FIRST_CALL.refresh(workspace_id=workspace.pk) == 1
     lead.refresh_from_db()
     assert lead.first_call_at == T0 + timedelta(minutes=15)
-    assert contacts_first_call_refresh(workspace_id=workspace.pk) == 0
+    assert FIRST_CALL.refresh(workspace_id=workspace.pk) == 0

@@ -123,3 +123,25 @@ def test_a_site_visit_from_an_ad_counts_once_its_browser_is_identified(workspace
     assert stored(person)[0] is None and stored(other) == (at(2), AD, "", CAMPAIGN)
     session.delete()
     assert stored(other)[0] is None
+
+
+def test_the_first_collected_payment_is_kept_on_the_contact(workspace):
+    """Attribution's conversion (finance.first_payment): the earliest collected Stripe payment, kept through
+    inserts, status changes, re-linking and deletes."""
+    from finance.first_payment import FIRST_PAYMENT
+    from finance.models import Payment
+
+    person = Contact.objects.create(workspace=workspace, created_at=at(1))
+    failed = Payment.objects.create(workspace=workspace, stripe_id="ch_1", contact=person, amount_minor=100,
+                                    created=at(3), status="failed")
+    assert Contact.objects.get(pk=person.pk).first_paid_at is None  # a failed charge converts no one
+    later = Payment.objects.create(workspace=workspace, stripe_id="ch_2", contact=person, amount_minor=100,
+                                   created=at(9), status="succeeded")
+    assert Contact.objects.get(pk=person.pk).first_paid_at == at(9)
+    Payment.objects.filter(pk=failed.pk).update(status="succeeded")  # a retried charge settles
+    assert Contact.objects.get(pk=person.pk).first_paid_at == at(3)
+    Payment.objects.filter(pk=failed.pk).update(contact=None)  # identity corrected: not theirs after all
+    assert Contact.objects.get(pk=person.pk).first_paid_at == at(9)
+    later.delete()
+    assert Contact.objects.get(pk=person.pk).first_paid_at is None
+    assert FIRST_PAYMENT.refresh(workspace_id=workspace.pk) == 0

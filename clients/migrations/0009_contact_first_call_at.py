@@ -4,10 +4,10 @@ from django.db import migrations, models
 
 
 def backfill(apps, schema_editor):
-    from clients.first_call import contacts_first_call_refresh
+    from clients.first_times import FIRST_CALL
 
     for workspace_id in apps.get_model("ptd", "Workspace").objects.values_list("pk", flat=True):
-        contacts_first_call_refresh(workspace_id=workspace_id)
+        FIRST_CALL.refresh(workspace_id=workspace_id)
 
 
 class Migration(migrations.Migration):

@@ -380,7 +380,7 @@ def simulate_lead(world: World, ids: Ids, rows: dict[str, list[dict]], index: in
             "talk_seconds": int(rng.uniform(90, 900)) if answered else 0,
             "wait_seconds": int(rng.uniform(5, 30)), "outcome": outcome,
         })
-        contact.setdefault("first_call_at", attempt_time)  # what clients.first_call derives (every call is outbound)
+        contact.setdefault("first_call_at", attempt_time)  # what clients.first_times.FIRST_CALL derives (every call is outbound)
         if answered:
             calls_answered_at = attempt_time
             break

@@ -140,6 +140,7 @@ def load(*, workspace_id: int, clients: int, days: int, seed: int, end: date, pr
                 [table],
             )
         from clients.funnel import deal_funnel_refresh
+        from finance.first_payment import FIRST_PAYMENT
         from finance.services import customers_recompute_ltv
         from marketing.first_touch import contacts_first_touch_refresh
         from ptd.models import DailyRollup, Workspace
@@ -148,6 +149,7 @@ def load(*, workspace_id: int, clients: int, days: int, seed: int, end: date, pr
         # COPY under replica mode fires no signals and no triggers: build what they would have kept current.
         deal_funnel_refresh(workspace_id=workspace_id)
         customers_recompute_ltv(workspace_id=workspace_id)
+        FIRST_PAYMENT.refresh(workspace_id=workspace_id)
         contacts_first_touch_refresh(workspace_id=workspace_id)
         rollups_rebuild_workspace(workspace=Workspace.objects.get(pk=workspace_id))
         # Fresh statistics, so the first pages after a large load get good query plans.
