@@ -5,7 +5,11 @@ from django.db import migrations, models
 
 def backfill(apps, schema_editor):
     from finance.first_payment import FIRST_PAYMENT
+    from marketing.first_touch import install_triggers
 
+    # The contact triggers of first touch as they are now (an earlier version compared a large update's rows
+    # slowly), before this update of every paying contact fires them.
+    install_triggers(schema_editor.connection.alias)
     for workspace_id in apps.get_model("ptd", "Workspace").objects.values_list("pk", flat=True):
         FIRST_PAYMENT.refresh(workspace_id=workspace_id)
 
