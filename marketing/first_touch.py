@@ -84,9 +84,16 @@ def _watches() -> dict[str, dict[str, str]]:
 
 
 def install_triggers(using: str = "default") -> None:
-    """The statement triggers of every table a paid touch comes from (after every migrate)."""
+    """The statement triggers of every table a paid touch comes from (after every migrate); triggers of this name
+    that the definition no longer has are dropped."""
+    watches = _watches()
+    wanted = {(table, f"{TRIGGER}_{table}_{op.lower()}") for table, writes in watches.items() for op in writes}
     with connections[using].cursor() as cursor:
-        for table, writes in _watches().items():
+        cursor.execute("SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                       "WHERE t.tgname LIKE %s", [TRIGGER + "%"])
+        for table, name in set(cursor.fetchall()) - wanted:
+            cursor.execute(f'DROP TRIGGER "{name}" ON "{table}"')
+        for table, writes in watches.items():
             for op, contacts in writes.items():
                 cursor.execute(f"""
                     CREATE OR REPLACE FUNCTION {TRIGGER}_{table}_{op.lower()}() RETURNS trigger
