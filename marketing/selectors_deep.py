@@ -26,6 +26,7 @@ from marketing.metrics import ad_leads, attribution_unavailable, spend_hidden
 from marketing.models import AttributionEvent
 from marketing.selectors import _client_name, _client_url, _ref
 from marketing.selectors_intel import FunnelStep as Stage
+from marketing.selectors_intel import funnel_steps
 from ptd import rollups
 from ptd.metrics import format_value, ratio, registry
 from ptd.models import Benchmark, FunnelThreshold
@@ -157,12 +158,7 @@ def funnel_for(access: Scope, period: Period, insights: dict[str, int]) -> DeepF
           for step, label in DEAL_STAGES.items()),
         ("paid", "Paid", paid, "contacts with a successful Stripe payment"),
     ]
-    steps, before = [], None
-    for key, label, count, source in counts:
-        rate = None if count is None or before is None else ratio(count, before, 100)
-        steps.append(Stage(key, label, count, source, rate))
-        before = count if count is not None else before
-    return DeepFunnel(steps, missing)
+    return DeepFunnel(funnel_steps(counts), missing)
 
 
 # ---- health by owner (DESIGN §6) ----

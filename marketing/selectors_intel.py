@@ -96,12 +96,17 @@ def ad_funnel_for(access: Scope, period: Period) -> AdFunnel:
         ("won", "Won", deals["won"], "their deals entering closed won"),
         ("paid", "Paid", paid, "ad leads with a collected Stripe payment"),
     ]
+    return AdFunnel(funnel_steps(counts), missing)
+
+
+def funnel_steps(counts: list[tuple[str, str, int | None, str]]) -> list[FunnelStep]:
+    """(key, label, count, source) in funnel order → steps with each one's share of the previous shown step."""
     steps, before = [], None
     for key, label, count, source in counts:
         rate = None if count is None or before is None else ratio(count, before, 100)
         steps.append(FunnelStep(key, label, count, source, rate))
         before = count if count is not None else before
-    return AdFunnel(steps, missing)
+    return steps
 
 
 # ---- Meta ROAS per ad beside the true one ----

@@ -16,8 +16,6 @@ October at a glance (see tests/test_attribution.py for the whole story):
   payment) and Eli (3 Oct) = 4; Lou pays in November.
 """
 
-import csv
-import io
 import re
 from datetime import date
 from decimal import Decimal
@@ -32,6 +30,7 @@ from marketing.views_intel import PARTIALS
 from ptd.models import User
 from tests.test_attribution import A1, A2, A3, C1, C2, at, world  # noqa: F401  (shared fixture)
 from tests.test_attribution import OCT as OCT_PERIOD
+from tests.test_attribution_pages import cards, csv_lines
 
 PATH = "/marketing-intelligence/"
 OCT = {"period": "custom", "from": "2026-10-01", "to": "2026-10-31"}
@@ -50,24 +49,11 @@ def users(world, workspace, make_user, make_staff):  # noqa: F811
                                                                           staff=make_staff(workspace, "setter"))}
 
 
-def cards(html: str) -> dict[str, str]:
-    """KPI label → the card's text, whitespace collapsed."""
-    out = {}
-    for card in re.findall(r'<article class="kpi-card[^"]*">(.*?)</article>', html, re.DOTALL):
-        label = re.search(r'<h3 class="kpi-label"[^>]*>([^<]+)</h3>', card).group(1)
-        out[label] = " ".join(re.sub(r"<[^>]+>", " ", card).split())
-    return out
-
-
 def funnel_rows(html: str) -> dict[str, list[str]]:
     """Funnel step → [count, share of the step before] as shown in the funnel's table."""
     body = html.split('id="ad-funnel-table"')[1].split("</table>")[0]
     return {step: [count, share] for step, count, share in re.findall(
         r'<th scope="row">([^<]+)</th><td class="num">([^<]+)</td><td class="num">([^<]+)</td>', body)}
-
-
-def csv_lines(response) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
 
 
 def ad_rows(client, **params) -> dict[str, list[str]]:

@@ -18,8 +18,6 @@ Every row also carries Meta's own per-row rates set to nonsense (CTR 99 %, CPC 9
 rates from the sums and never read them. CRM ad leads (cost per lead): 4 contacts in October, 1 in September.
 """
 
-import csv
-import io
 import re
 from datetime import date, datetime
 from decimal import Decimal
@@ -35,6 +33,7 @@ from marketing.views_meta import META_PARTIALS
 from ptd.models import SyncState
 from ptd.periods import resolve_period
 from ptd.scoping import Scope
+from tests.test_attribution_pages import cards, csv_lines
 
 DUBAI = ZoneInfo("Asia/Dubai")
 OCT = {"period": "custom", "from": "2026-10-01", "to": "2026-10-31"}
@@ -90,21 +89,8 @@ def users(workspace, make_user, make_staff):
             "setter": make_user(workspace, "setter", staff=make_staff(workspace, "setter"))}
 
 
-def cards(html: str) -> dict[str, str]:
-    """KPI label → the card's text, whitespace collapsed."""
-    out = {}
-    for card in re.findall(r'<article class="kpi-card[^"]*">(.*?)</article>', html, re.DOTALL):
-        label = re.search(r'<h3 class="kpi-label"[^>]*>([^<]+)</h3>', card).group(1)
-        out[label] = " ".join(re.sub(r"<[^>]+>", " ", card).split())
-    return out
-
-
 def section(html: str, name: str) -> str:
     return html.split(f'<section id="{name}"')[1].split("</section>")[0]
-
-
-def csv_lines(response) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
 
 
 # ---------------------------------------------------------------- KPIs
