@@ -305,11 +305,15 @@ def _credit_sql(access: Scope, period: Period, model: str, basis: str, level: st
 def _credit_rows(sql: str, params: list) -> list[tuple]:
     """Run a credit query. Its per-contact CTEs carry no row estimates PostgreSQL can use (it guesses one row),
     so it would join the Meta structure and the contacts to a month of outcomes with a loop per outcome (seconds
-    at 100,000 clients): hash joins are asked for, inside the statement's own transaction."""
+    at 100,000 clients): hash joins are asked for, in a savepoint of their own. A failure rolls the setting back
+    with the savepoint; after success it is set back, since releasing a savepoint keeps it for an enclosing
+    transaction."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_nestloop = off")
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        rows = cursor.fetchall()
+        cursor.execute("SET LOCAL enable_nestloop = on")
+        return rows
 
 
 def credits(*, access: Scope, period: Period, model: str = "first", basis: str = "cash", level: str = "campaign",

@@ -273,11 +273,22 @@ def test_cash_and_cohort_basis_differ(world):
 
 @pytest.mark.django_db
 def test_attribution_queries_do_not_grow_with_contacts(world, django_assert_max_num_queries):
-    # The credit table runs in its own savepoint after SET LOCAL enable_nestloop = off: 3 more statements.
-    with django_assert_max_num_queries(4 + 3):  # the credit table, spend, names, money-map thresholds
+    # The credit table runs in its own savepoint between SET LOCAL enable_nestloop = off and on: 4 more statements.
+    with django_assert_max_num_queries(4 + 4):  # the credit table, spend, names, money-map thresholds
         attributed(access=world["admin"], period=OCT, model="linear", level="ad", now=NOW)
-    with django_assert_max_num_queries(1 + 3):
+    with django_assert_max_num_queries(1 + 4):
         attributed_net_revenue(access=world["admin"], period=OCT)
+
+
+@pytest.mark.django_db
+def test_the_hash_join_setting_does_not_outlive_the_credit_query(world):
+    """Inside an enclosing transaction (a test, a service), the queries after attribution plan as usual."""
+    from django.db import connection
+
+    attributed_net_revenue(access=world["admin"], period=OCT)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW enable_nestloop")
+        assert cursor.fetchone()[0] == "on"
 
 
 @pytest.mark.django_db
