@@ -51,8 +51,8 @@ class PaymentAdmin(ReadOnlyWorkspaceAdmin):
     list_display = ["created", "stripe_id", "amount", "status", "refunded", "disputed", "customer", "contact",
                     "risk_level", "livemode", "workspace", "is_demo"]
     list_filter = ["workspace", "is_demo", MatchedFilter, "status", "disputed", "livemode", "currency", "risk_level"]
-    search_fields = ["=stripe_id", "=payment_intent_id", "=card_fingerprint", "customer__email", "email",
-                     "contact__email_normalized", "description", "failure_code"]
+    search_fields = ["=stripe_id", "=payment_intent_id", "=card_fingerprint", "=card_last4", "customer__email",
+                     "email", "contact__email_normalized", "description", "failure_code"]
     date_hierarchy = "created"
     list_select_related = ["workspace", "customer", "contact"]
     raw_id_fields = ["customer", "contact", "deal"]

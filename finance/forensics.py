@@ -227,8 +227,8 @@ def refund_rate_spikes(scan: Scan) -> list[FraudAlert]:
 
 
 FAILURE_FIELDS = ("pk", "stripe_id", "created", "amount_minor", "currency", "card_fingerprint", "card_brand",
-                  "failure_code", "customer_id", "contact_id", "is_demo", "customer__name", "customer__email",
-                  "customer__stripe_id", "email")
+                  "card_last4", "failure_code", "customer_id", "contact_id", "is_demo", "customer__name",
+                  "customer__email", "customer__stripe_id", "email")
 
 
 def _failure_evidence(run: list[dict]) -> dict:
@@ -237,6 +237,7 @@ def _failure_evidence(run: list[dict]) -> dict:
             "payment_ids": [r["pk"] for r in run], "charge_ids": [r["stripe_id"] for r in run],
             "failure_codes": dict(Counter(r["failure_code"] or "unknown" for r in run)),
             "card_fingerprints": sorted({r["card_fingerprint"] for r in run if r["card_fingerprint"]}),
+            "card_last4": sorted({r["card_last4"] for r in run if r["card_last4"]}),
             "customer_ids": sorted({r["customer_id"] for r in run if r["customer_id"]}),
             "attempted_minor": sum(r["amount_minor"] for r in run)}
 
@@ -259,11 +260,14 @@ def card_testing(scan: Scan) -> list[FraudAlert]:
     for run in runs_by(lambda r: r["card_fingerprint"]):
         card_runs.append({r["pk"] for r in run})
         fingerprint, brand = run[0]["card_fingerprint"], (run[0]["card_brand"] or "card").title()
+        # The last four digits are what an admin can match with the cardholder; a fingerprint is all a card
+        # without them (a test payment method, an older event) gives.
+        card = (f"ending {run[0]['card_last4']}" if run[0]["card_last4"] else f"(fingerprint …{fingerprint[-4:]})")
         evidence = _failure_evidence(run)
         alerts.append(_alert(
             scan, "card_testing", f"card:{fingerprint}:{run[0]['stripe_id']}",
             severity=FraudSeverity.HIGH if len(run) >= CARD_TEST_HIGH_FAILURES else FraudSeverity.MEDIUM,
-            title=f"{len(run)} failed charges on one {brand} card (fingerprint …{fingerprint[-4:]}) "
+            title=f"{len(run)} failed charges on one {brand} card {card} "
                   f"in {evidence['minutes']} min",
             evidence=evidence, is_demo=all(r["is_demo"] for r in run), payment=run[-1]["pk"],
             customer=_only(r["customer_id"] for r in run), contact=_only(r["contact_id"] for r in run),

@@ -140,6 +140,7 @@ class Payment(StripeObject):
     disputed = models.BooleanField(default=False)
     card_fingerprint = models.CharField(max_length=64, blank=True)
     card_brand = models.CharField(max_length=20, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True, help_text="What the cardholder recognises on a statement")
     card_country = models.CharField(max_length=2, blank=True)
     risk_level = models.CharField(max_length=20, blank=True, help_text="Radar outcome.risk_level")
     risk_score = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Radar outcome.risk_score (0–100)")

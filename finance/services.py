@@ -329,7 +329,8 @@ def _link_payment_rows(workspace: Workspace, objects: list[dict], rows: list[dic
 PAYMENT_UPDATE_FIELDS = ["livemode", "created", "source_updated_at", "payment_intent_id", "customer_id", "contact_id",
                          "amount_minor", "currency", "status", "failure_code", "failure_message", "fee_minor",
                          "net_minor", "amount_refunded_minor", "disputed", "card_fingerprint", "card_brand",
-                         "card_country", "risk_level", "risk_score", "description", "email", "phone_e164"]
+                         "card_last4", "card_country", "risk_level", "risk_score", "description", "email",
+                         "phone_e164"]
 PAYMENT_KEEP_FIELDS = ["customer_id", "contact_id", "fee_minor", "net_minor"]
 
 
@@ -358,7 +359,8 @@ def charges_upsert(*, workspace: Workspace, objects: list[dict], source_time: da
             "failure_code": _text(o.get("failure_code"), 60), "failure_message": o.get("failure_message") or "",
             "fee_minor": balance.get("fee"), "net_minor": balance.get("net"), "disputed": bool(o.get("disputed")),
             "card_fingerprint": _text(card.get("fingerprint"), 64), "card_brand": _text(card.get("brand"), 20),
-            "card_country": _text(card.get("country"), 2), "risk_level": _text(outcome.get("risk_level"), 20),
+            "card_last4": _text(card.get("last4"), 4), "card_country": _text(card.get("country"), 2),
+            "risk_level": _text(outcome.get("risk_level"), 20),
             "risk_score": int(risk_score) if risk_score is not None else None,
         })
     _link_payment_rows(workspace, objects, rows, source_time)
@@ -437,8 +439,8 @@ def payment_intents_upsert(*, workspace: Workspace, objects: list[dict], source_
         })
     _link_payment_rows(workspace, fresh, rows, source_time)
     written = _upsert(Payment, rows, update_fields=[f for f in PAYMENT_UPDATE_FIELDS if f not in (
-        "amount_refunded_minor", "disputed", "card_fingerprint", "card_brand", "card_country", "risk_level",
-        "risk_score")], keep_fields=PAYMENT_KEEP_FIELDS, ranks=PAYMENT_RANK)
+        "amount_refunded_minor", "disputed", "card_fingerprint", "card_brand", "card_last4", "card_country",
+        "risk_level", "risk_score")], keep_fields=PAYMENT_KEEP_FIELDS, ranks=PAYMENT_RANK)
     if written:
         _payments_after_change(workspace=workspace, payment_ids=list(written.values()), relink=True)
     return written

@@ -186,9 +186,13 @@ def test_a_customers_run_on_one_card_is_that_cards_alert_only(workspace, normal_
     clumsy = books.customer("Clumsy", books.contact("clumsy@example.com"))
     for i in range(3):
         books.payment(NOW - timedelta(minutes=20 - i), 100, customer=clumsy, fingerprint="fp_same",
-                      status=PaymentStatus.FAILED)
+                      status=PaymentStatus.FAILED, card_last4="0341")
     assert scan(workspace)["card_testing"] == 1
-    assert alert("card_testing").contact == clumsy.contact
+    found = alert("card_testing")
+    assert found.contact == clumsy.contact
+    # The digits the cardholder knows name the card when Stripe sent them.
+    assert found.title == "3 failed charges on one Visa card ending 0341 in 2 min"
+    assert found.evidence["card_last4"] == ["0341"]
 
 
 def test_dispute_opened(workspace, normal_weeks, books):

@@ -71,7 +71,8 @@ def charge(id="ch_a", amount=20000, *, customer=None, status="succeeded", refund
             "livemode": False, "billing_details": {"email": email, "phone": phone, "name": None},
             "balance_transaction": "txn_1", "failure_code": None, "failure_message": None,
             "outcome": {"risk_level": "normal", "risk_score": 12, "type": "authorized"},
-            "payment_method_details": {"card": {"brand": "visa", "country": "AE", "fingerprint": "fp_1"},
+            "payment_method_details": {"card": {"brand": "visa", "country": "AE", "fingerprint": "fp_1",
+                                                "last4": "4242"},
                                        "type": "card"}}
 
 
@@ -196,7 +197,8 @@ def test_intent_and_charge_are_one_payment_in_either_order(workspace):
     assert Payment.objects.get().stripe_id == "pi_1"
     deliver(workspace, make_event("charge.succeeded", charge("ch_1", 30000, intent="pi_1"), created=T0))
     payment = Payment.objects.get()  # the intent's row became the charge's row
-    assert (payment.stripe_id, payment.payment_intent_id, payment.card_brand) == ("ch_1", "pi_1", "visa")
+    assert (payment.stripe_id, payment.payment_intent_id, payment.card_brand, payment.card_last4) == (
+        "ch_1", "pi_1", "visa", "4242")
     # A later intent event for a charged payment adds nothing.
     deliver(workspace, make_event("payment_intent.succeeded", intent, created=T0 + 5))
     deliver(workspace, make_event("charge.succeeded", charge("ch_2", 5000, intent="pi_2"), created=T0))
