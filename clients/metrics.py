@@ -83,17 +83,29 @@ def member_figures(access: Scope, period: Period) -> MemberFigures:
                                WHERE d.id IS NULL AND h.contact_id = m.contact_id AND h.date <= %s
                                ORDER BY h.date DESC LIMIT 1) l ON TRUE"""
         params += [access.workspace.pk, day, period.last_day]
-    trained, trained_params = (TrainingSession.objects.filter(workspace_id=access.workspace.pk, status="attended",
-                                                              starts_at__gte=period.start, starts_at__lt=period.end)
-                               .values("contact_id").distinct().order_by().query.sql_with_params())
-    packages = Package._meta.db_table
+    packages, sessions = Package._meta.db_table, TrainingSession._meta.db_table
+    if access.role in Contact.ROLE_SCOPE_ALL:
+        # Tens of thousands of members: the period's attended sessions are read once, from their own index,
+        # grouped by client.
+        trained, trained_params = (TrainingSession.objects
+                                   .filter(workspace_id=access.workspace.pk, status="attended",
+                                           starts_at__gte=period.start, starts_at__lt=period.end)
+                                   .values("contact_id").distinct().order_by().query.sql_with_params())
+        trained_join = f"LEFT JOIN ({trained}) t ON t.contact_id = l.contact_id"
+    else:
+        # A coach's few dozen members: each is looked up on the (contact, start) index rather than reading the
+        # whole workspace's month of sessions.
+        trained_join = f"""LEFT JOIN LATERAL (SELECT s.contact_id FROM {sessions} s
+            WHERE s.contact_id = l.contact_id AND s.starts_at >= %s AND s.starts_at < %s AND s.status = 'attended'
+            LIMIT 1) t ON TRUE"""
+        trained_params = [period.start, period.end]
     sql = f"""
         WITH latest AS MATERIALIZED ({latest})
         SELECT count(*), count(t.contact_id), avg(l.total),
                (SELECT sum(p.value * (p.sessions_purchased - p.sessions_used) / p.sessions_purchased)
                 FROM {packages} p JOIN latest r ON r.contact_id = p.contact_id AND r.zone IN (%s, %s)
                 WHERE p.workspace_id = %s AND p.starts_on <= %s AND p.expires_on >= %s)
-        FROM latest l LEFT JOIN ({trained}) t ON t.contact_id = l.contact_id"""
+        FROM latest l {trained_join}"""
     params += [Zone.YELLOW, Zone.RED, access.workspace.pk, period.last_day, period.last_day, *trained_params]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -299,7 +299,13 @@ class Package(WorkspaceModel):
             ),
             models.CheckConstraint(condition=models.Q(expires_on__gte=models.F("starts_on")), name="package_dates_order"),
         ]
-        indexes = [models.Index(fields=["workspace", "expires_on"]), models.Index(fields=["contact", "starts_on"])]
+        indexes = [
+            # Covering: the members in force at a day (and their remaining value) are read from the index alone.
+            models.Index(fields=["workspace", "expires_on"],
+                         include=["starts_on", "sessions_used", "sessions_purchased", "contact", "value"],
+                         name="package_ws_expires_cover"),
+            models.Index(fields=["contact", "starts_on"]),
+        ]
 
     def __str__(self):
         return f"{self.name or 'Package'} · {self.sessions_used}/{self.sessions_purchased} sessions"

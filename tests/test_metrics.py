@@ -159,6 +159,27 @@ def test_latest_score_of_a_member_not_scored_on_the_latest_day(world):
 
 
 @pytest.mark.django_db
+def test_member_figures_of_the_prior_period_by_hand(world):
+    """The deltas of the Executive page's member KPIs. October (2–31 Oct, the prior of November): Old's package is
+    in date at its end, Omar's subscription already runs; Aisha's package starts in November."""
+    old = Contact.objects.get(first_name="Old")
+    Package.objects.create(workspace=old.workspace, contact=old, sessions_purchased=10, sessions_used=4,
+                           value=Decimal("1000"), starts_on=date(2026, 10, 1), expires_on=date(2026, 10, 31))
+    HealthScore.objects.create(workspace=old.workspace, contact=old, date=date(2026, 10, 30), total=Decimal("55"),
+                               zone="yellow")
+    TrainingSession.objects.create(workspace=old.workspace, source_id="s-old", contact=old, starts_at=at(-20),
+                                   status="attended")
+    names = ["active_members", "active_client_rate", "avg_health", "at_risk_revenue"]
+    got = {k.name: k for k in kpis(names, NOV, scope(world["users"]["admin"]))}
+    assert [(got[n].value, got[n].prior) for n in names] == [
+        (2, 2),  # November: Aisha and Omar; October: Old and Omar
+        (Decimal("50.0000"), Decimal("50.0000")),  # Aisha of 2 in November, Old of 2 in October
+        (Decimal("40.0"), Decimal("55.0")),  # Omar is never scored
+        (Decimal("2500"), Decimal("600")),  # October: 1,000 × 6 left / 10, Old in yellow
+    ]
+
+
+@pytest.mark.django_db
 def test_stripe_not_connected_is_said_rather_than_zero(workspace, make_user):
     admin = scope(make_user(workspace, "admin"))
     for name in ("cash_collected", "lifetime_revenue", "gross_volume"):
