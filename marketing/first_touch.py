@@ -11,12 +11,13 @@ the same statement in bulk (the demo loader, whose COPY fires no triggers; the m
 
 from django.db import connection, connections
 
-from clients.models import Contact
+from clients.models import Contact, Deal
 from marketing.attribution import paid_touches_sql
 from marketing.models import AttributionEvent, VisitSession, Visitor
-from ptd.rollups import statement_triggers
+from ptd.rollups import dirty_days_sql, statement_triggers
 
 CONTACTS, EVENTS, VISITS = Contact._meta.db_table, AttributionEvent._meta.db_table, VisitSession._meta.db_table
+DEALS = Deal._meta.db_table
 STORED = ("first_touch_at", "first_touch_ad_id", "first_touch_adset_id", "first_touch_campaign_id")
 # What a contact's own touch is made of: a change to any of these can move its first touch.
 TOUCH_FIELDS = ("created_at", "fb_ad_id", "fb_adset_id", "fb_campaign_id", "utm_content", "utm_term",
@@ -24,20 +25,27 @@ TOUCH_FIELDS = ("created_at", "fb_ad_id", "fb_adset_id", "fb_campaign_id", "utm_
 VISIT_FIELDS = ("visitor_id", "started_at", "utm_content", "utm_term", "utm_campaign")
 
 
-def _update(condition: str) -> str:
+def _update(condition: str, *, into: str = "") -> str:
     """The one definition: store the first paid touch of the contacts that `condition` selects (a template naming
-    the contact's id as {id}, its workspace as {ws}; see paid_touches_sql)."""
+    the contact's id as {id}, its workspace as {ws}; see paid_touches_sql), and mark the creation days of their
+    deals dirty for the rollups (ad deals count the deals of contacts with a first paid touch). Selects the number
+    of contacts changed (`into` a PL/pgSQL variable, in a trigger)."""
     touches = paid_touches_sql(condition)
+    their_deals = f"SELECT d.* FROM {DEALS} d JOIN moved ON d.contact_id = moved.id"
     return f"""
-        UPDATE {CONTACTS} t SET first_touch_at = f.touched_at, first_touch_ad_id = COALESCE(f.ad, ''),
-               first_touch_adset_id = COALESCE(f.adset, ''), first_touch_campaign_id = COALESCE(f.campaign, '')
-        FROM {CONTACTS} k
-        LEFT JOIN (SELECT DISTINCT ON (p.contact_id) p.contact_id, p.touched_at, p.ad, p.adset, p.campaign
-                   FROM ({touches}) p ORDER BY p.contact_id, p.touched_at, p.source_rank, p.source_pk) f
-               ON f.contact_id = k.id
-        WHERE t.id = k.id AND {condition.format(id="k.id", ws="k.workspace_id", time="k.created_at")}
-          AND ({", ".join(f"t.{name}" for name in STORED)}) IS DISTINCT FROM
-              (f.touched_at, COALESCE(f.ad, ''), COALESCE(f.adset, ''), COALESCE(f.campaign, ''))"""
+        WITH moved AS (
+            UPDATE {CONTACTS} t SET first_touch_at = f.touched_at, first_touch_ad_id = COALESCE(f.ad, ''),
+                   first_touch_adset_id = COALESCE(f.adset, ''), first_touch_campaign_id = COALESCE(f.campaign, '')
+            FROM {CONTACTS} k
+            LEFT JOIN (SELECT DISTINCT ON (p.contact_id) p.contact_id, p.touched_at, p.ad, p.adset, p.campaign
+                       FROM ({touches}) p ORDER BY p.contact_id, p.touched_at, p.source_rank, p.source_pk) f
+                   ON f.contact_id = k.id
+            WHERE t.id = k.id AND {condition.format(id="k.id", ws="k.workspace_id", time="k.created_at")}
+              AND ({", ".join(f"t.{name}" for name in STORED)}) IS DISTINCT FROM
+                  (f.touched_at, COALESCE(f.ad, ''), COALESCE(f.adset, ''), COALESCE(f.campaign, ''))
+            RETURNING t.id),
+        marked AS ({dirty_days_sql(table=DEALS, column="created_at", rows=their_deals)} RETURNING 1)
+        SELECT count(*) {into} FROM moved"""
 
 
 def contacts_first_touch_refresh(*, workspace_id: int, contact_ids: list[int] | None = None) -> int:
@@ -50,7 +58,7 @@ def contacts_first_touch_refresh(*, workspace_id: int, contact_ids: list[int] | 
         sql, params = _update("{ws} = %s AND {id} = ANY(%s)"), [workspace_id, list(contact_ids)] * 4
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.rowcount
+        return cursor.fetchone()[0]
 
 
 TRIGGER = "marketing_first_touch"
@@ -98,9 +106,10 @@ def install_triggers(using: str = "default") -> None:
                 cursor.execute(f"""
                     CREATE OR REPLACE FUNCTION {TRIGGER}_{table}_{op.lower()}() RETURNS trigger
                     LANGUAGE plpgsql AS $$
+                    DECLARE moved_count bigint;
                     BEGIN
                         IF EXISTS ({contacts}) THEN
-                            {_update(f"{{id}} IN ({contacts})")};
+                            {_update(f"{{id}} IN ({contacts})", into="INTO moved_count")};
                         END IF;
                         RETURN NULL;
                     END $$""")

@@ -343,6 +343,18 @@ END $$;
 """
 
 
+def dirty_days_sql(*, table: str, column: str, rows: str) -> str:
+    """An INSERT marking dirty, for `table`'s measures, the local days of `column` (a time) of `rows` (SQL selecting
+    rows of that table): what the triggers do, for a write elsewhere that changes what those rows count for (a
+    contact's first touch decides whether its deals are ad deals)."""
+    return f"""
+        INSERT INTO {RollupDirty._meta.db_table} (workspace_id, source, day)
+        SELECT DISTINCT r.workspace_id, '{table}', (r.{column} AT TIME ZONE w.timezone)::date
+        FROM ({rows}) r JOIN {Workspace._meta.db_table} w ON w.id = r.workspace_id
+        WHERE r.{column} IS NOT NULL
+        ON CONFLICT DO NOTHING"""
+
+
 def watched_tables() -> dict[str, list[str]]:
     """Table → the columns (with ":date" for date columns) its triggers watch, from every measure's sources."""
     from django.apps import apps

@@ -157,3 +157,25 @@ def test_no_trigger_joins_the_two_transition_tables():
         bodies = dict(cursor.fetchall())
     assert len(bodies) == 9  # contacts ×2, events ×3, visits ×3, browsers ×1
     assert not [name for name, body in bodies.items() if "JOIN old_rows" in body or "JOIN new_rows" in body]
+
+
+def test_a_first_touch_arriving_later_makes_the_contacts_deals_ad_deals_at_once(workspace, make_user):
+    """Ad deals (a rollup measure) count the deals of contacts with a first paid touch on the deal's creation day:
+    a touch that arrives after the rollups were stored marks that day dirty, so the stored total moves at once."""
+    from clients.models import Deal
+    from ptd import rollups
+    from ptd.models import RollupDirty
+    from ptd.periods import resolve_period
+    from ptd.scoping import Scope
+
+    person = Contact.objects.create(workspace=workspace, created_at=at(5))
+    Deal.objects.create(workspace=workspace, hubspot_id="d1", contact=person, created_at=at(6))
+    rollups.rollups_rebuild_workspace(workspace=workspace)
+    admin = Scope.of(make_user(workspace, "admin").memberships.select_related("workspace").get())
+    october = resolve_period("custom", today=at(25).date(), tz=DUBAI, date_from="2026-10-01", date_to="2026-10-31")
+    assert rollups.total("ad_deals", october, admin) == 0
+    event(workspace, person, at(7), ad_id=AD)
+    assert RollupDirty.objects.filter(source=Deal._meta.db_table, day=at(6).date()).exists()
+    assert rollups.total("ad_deals", october, admin) == 1
+    rollups.rollups_refresh(workspace=workspace)
+    assert rollups.total("ad_deals", october, admin) == 1
