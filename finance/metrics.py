@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
@@ -110,21 +110,32 @@ def subscriptions_live_at_end(period: Period, access: Scope) -> QuerySet:
         status__in=[SubscriptionStatus.INCOMPLETE, SubscriptionStatus.INCOMPLETE_EXPIRED])
 
 
+@per_request
+def subscription_figures(access: Scope, period: Period) -> tuple[int, Decimal]:
+    """(active_subscriptions, MRR in minor units) at the end of the period, from one grouped read of the
+    subscriptions in force: the two cards read the same rows."""
+    paying = Q(currency="AED") & ~Q(status=SubscriptionStatus.TRIALING)
+    plans = list(subscriptions_live_at_end(period, access).values("interval", "interval_count").order_by()
+                 .annotate(live=Count("*"), mrr_minor=Sum("amount_minor", filter=paying)))
+    # A plan of only trials or other currencies has no MRR part (None): it is left out, as it always was.
+    return (sum(p["live"] for p in plans),
+            sum((monthly_minor(p["mrr_minor"], p["interval"], p["interval_count"]) for p in plans
+                 if p["mrr_minor"] is not None), Decimal(0)))
+
+
 @metric("active_subscriptions", label="Active subscriptions", unit="count", source="Stripe subscriptions",
         unavailable=finance_unavailable,
         formula="subscriptions in force at period end: created before it, and active or trialing now or ended "
                 "after it")
 def active_subscriptions(period: Period, access: Scope):
-    return subscriptions_live_at_end(period, access).count()
+    return subscription_figures(access, period)[0]
 
 
 @metric("mrr", label="MRR", unit="AED", source="Stripe subscriptions", unavailable=finance_unavailable,
         formula="Σ monthly amount (a year's charges ÷ 12) of the AED subscriptions in force at period end, "
                 "trials excluded")
 def mrr(period: Period, access: Scope):
-    plans = (subscriptions_live_at_end(period, access).filter(currency="AED").exclude(status=SubscriptionStatus.TRIALING)
-             .values("interval", "interval_count").order_by().annotate(total=Sum("amount_minor")))
-    return _aed(sum((monthly_minor(p["total"], p["interval"], p["interval_count"]) for p in plans), Decimal(0)))
+    return _aed(subscription_figures(access, period)[1])
 
 
 # --- trained but unpaid ----------------------------------------------------------------------------
@@ -134,7 +145,12 @@ UNPAID_LOOKBACK = timedelta(days=90)
 
 def trained_but_unpaid_contacts(period: Period, access: Scope) -> QuerySet:
     """One row per contact (contact_id, sessions, last_session) with ≥ 1 attended session in the period and no
-    collected Stripe payment linked to them in the 90 days before the period end."""
+    collected Stripe payment linked to them in the 90 days before the period end.
+
+    Each attended session (read from its covering index) is tested against a hash of the window's paying
+    contacts before the rows are grouped, so only the unpaid ones are grouped: at 100,000 clients a month has
+    500,000 sessions of 67,000 contacts, and grouping them all first took 1.5 to 3 times as long as the probes
+    (60,000 sessions of 8,900 contacts are left to group)."""
     paid = scoped(Payment, access).filter(contact_id=OuterRef("contact_id"), status__in=Payment.COLLECTED_STATUSES,
                                           created__gte=period.end - UNPAID_LOOKBACK, created__lt=period.end)
     return (scoped(TrainingSession, access)
@@ -143,9 +159,17 @@ def trained_but_unpaid_contacts(period: Period, access: Scope) -> QuerySet:
             .annotate(sessions=Count("*"), last_session=Max("starts_at")))  # "*": read from the index alone
 
 
+@per_request
+def trained_unpaid_sessions(access: Scope, period: Period) -> dict[int, tuple[int, datetime]]:
+    """Contact id → (sessions, last_session) of trained_but_unpaid_contacts, read once per request: the KPI card
+    and the table of /stripe/ show the same contacts, and each read of them scans the period's sessions."""
+    return {contact_id: (sessions, last) for contact_id, sessions, last in
+            trained_but_unpaid_contacts(period, access).values_list("contact_id", "sessions", "last_session")}
+
+
 @metric("trained_but_unpaid", label="Trained but unpaid", unit="count", higher_is_better=False,
         source="Sessions feed, Stripe payments", unavailable=finance_unavailable,
         formula="clients with ≥ 1 attended session in the period and no successful Stripe payment in the 90 days "
                 "before period end")
 def trained_but_unpaid(period: Period, access: Scope):
-    return trained_but_unpaid_contacts(period, access).count()
+    return len(trained_unpaid_sessions(access, period))

@@ -163,6 +163,11 @@ class Payment(StripeObject):
             models.Index(fields=["customer", "created"], name="payment_customer_created"),
             models.Index(fields=["workspace", "payment_intent_id"], name="payment_ws_intent"),
             models.Index(fields=["workspace", "card_fingerprint"], name="payment_ws_card"),
+            # Who paid in a window (trained but unpaid, paying contacts), read from the index alone.
+            models.Index(fields=["workspace", "created"], include=["contact"],
+                         condition=models.Q(status__in=[PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED,
+                                                        PaymentStatus.REFUNDED]),
+                         name="payment_collected_ws_created"),
             models.Index(fields=["workspace", "email"], name="payment_ws_email"),
             models.Index(fields=["workspace", "phone_e164"], name="payment_ws_phone"),
         ]

@@ -9,10 +9,12 @@ from decimal import Decimal
 
 from django.db.models import (Case, CharField, Count, DecimalField, ExpressionWrapper, F, IntegerField, Max, OuterRef, Q,
                               QuerySet, Subquery, Value, When)
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Coalesce, Concat, NullIf, Trim
 from django.urls import reverse
 
-from finance.metrics import trained_but_unpaid_contacts
+from clients.models import Contact
+from finance.metrics import trained_unpaid_sessions
 from finance.models import Customer, FraudAlert, FraudSeverity, FraudStatus, Payment, Payout, PayoutStatus
 from ptd.models import Membership, Role
 from ptd.periods import Period
@@ -87,17 +89,24 @@ def top_customer_rows_for(access: Scope) -> list[dict]:
 
 # ---- trained but unpaid ----
 
-def trained_unpaid_rows_for(access: Scope, period: Period) -> QuerySet:
+def trained_unpaid_rows_for(access: Scope, period: Period) -> list[dict]:
     """The clients counted by the trained_but_unpaid metric: sessions attended in the period, the last of them,
-    their coach and their last collected payment before the period end (older than 90 days, or never)."""
-    last_paid = (scoped(Payment, access).filter(contact_id=OuterRef("contact_id"), status__in=Payment.COLLECTED_STATUSES,
+    their coach and their last collected payment before the period end (older than 90 days, or never), ordered by
+    contact id (the table keeps that order among equal values). The contacts and their sessions are the metric's
+    own, grouped once per request (the KPI card shows their count); one query adds the people by id."""
+    trained = trained_unpaid_sessions(access, period)
+    last_paid = (scoped(Payment, access).filter(contact_id=OuterRef("pk"), status__in=Payment.COLLECTED_STATUSES,
                                                 created__lt=period.end)
                  .order_by().values("contact_id").annotate(at=Max("created")).values("at"))
-    return trained_but_unpaid_contacts(period, access).annotate(
-        client=_person("contact__"), ref=Concat(Value("#"), Cast("contact_id", CharField())),
-        coach_name=F("contact__coach__name"), url=_url_of("client-detail", "contact_id"),
-        last_paid=Subquery(last_paid),
-    ).values("contact_id", "client", "ref", "url", "coach_name", "sessions", "last_session", "last_paid")
+    # The ids as one array parameter: 9,000 placeholders (at 100,000 clients) took longer to build than the query.
+    rows = list(scoped(Contact, access).filter(pk__in=RawSQL("SELECT unnest(%s::bigint[])", [list(trained)]))
+                .order_by("pk").annotate(client=_person(), ref=Concat(Value("#"), Cast("pk", CharField())),
+                                         coach_name=F("coach__name"), url=_url_of("client-detail", "pk"),
+                                         last_paid=Subquery(last_paid))
+                .values("client", "ref", "url", "coach_name", "last_paid", contact_id=F("pk")))
+    for row in rows:
+        row["sessions"], row["last_session"] = trained[row["contact_id"]]
+    return rows
 
 
 def paying_contacts(access: Scope, period: Period, where: Q = Q()) -> int:
