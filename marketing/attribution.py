@@ -19,7 +19,9 @@ Bases: "cash" — outcomes in the period (leads created, deals entering booked /
 payments, refunds and disputes dated in it); "cohort" — the leads created in the period and everything they did
 to date. Refunds and withdrawn disputes reduce the attributed revenue.
 
-The credit table is one SQL statement (CTEs over the contacts with an outcome), never a loop over contacts.
+The credit table is one SQL statement (CTEs over the contacts with an outcome), never a loop over contacts. First
+touch (the pages' default) needs no table per contact: its weight is 1, so each source's outcomes are summed per
+stored first touch (`_first_touch_sql`), a few thousand rows for a month at 100,000 clients.
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
+from typing import NamedTuple
 
 from django.db import connection, transaction
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Case, Expression, F, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
 
 from clients.funnel import deals_of, reached, step_field
@@ -171,63 +174,65 @@ def _in(field: str, start: datetime, end: datetime) -> Q:
     return Q(**{f"{field}__gte": start, f"{field}__lt": end})
 
 
-def _part(column: str, rows: QuerySet, value: str = "m.total") -> tuple[str, list]:
-    """A SELECT of (contact_id, the outcome columns) putting `value` in `column` and 0 in the others, over
-    `rows` (which select cid and, unless `value` is a constant, total)."""
-    sql, params = _sql(rows)
-    values = ", ".join(value if name == column else "0" for name in OUTCOMES)
-    return f"SELECT m.cid, {values} FROM ({sql}) m", params
+class _Source(NamedTuple):
+    """The rows of one source of outcomes, limited to what the person may see: `contact` is the path from a row to
+    its contact ("" for the contacts themselves), `columns` the outcome columns the source fills, an expression over
+    a row each. A row, not a sum per contact: the per-contact path sums per contact, first touch per touch."""
+
+    rows: QuerySet
+    contact: str
+    columns: dict[str, Expression]
+
+    def of_contact(self, field: str) -> F:
+        return F(f"{self.contact}__{field}" if self.contact else field)
+
+    def select(self, **fields: F) -> tuple[str, list]:
+        """SQL of the rows as `fields`, then o_<outcome> for each of `columns`."""
+        return _sql(self.rows.order_by().values(**fields, **{f"o_{name}": value
+                                                             for name, value in self.columns.items()}))
+
+    def outcome(self, name: str, sql: str = "m.o_{name}") -> str:
+        return sql.format(name=name) if name in self.columns else "0"
 
 
-def _per_contact(rows: QuerySet, contact: str, total) -> QuerySet:
-    return rows.annotate(cid=F(contact)).values("cid").order_by().annotate(total=total)
+def _one_if(condition: Q) -> Case:
+    return Case(When(condition, then=Value(1)), default=Value(0))
 
 
-def _outcome_parts(access: Scope, period: Period, basis: str, now: datetime,
-                   wanted: tuple[str, ...] = OUTCOMES) -> list[tuple[str, list]]:
-    """SELECTs of (contact_id, leads, booked, held, deals, won, cash, refunds, disputed) rows, one source each,
-    of the `wanted` outcomes, limited to what `access` may see; money only for roles that see finance."""
+def _outcome_sources(access: Scope, period: Period, basis: str, now: datetime,
+                     wanted: tuple[str, ...] = OUTCOMES) -> list[_Source]:
+    """The sources of the `wanted` outcomes (leads, booked, held, deals, won, cash, refunds, disputed), limited to
+    what `access` may see; money only for roles that see finance."""
     contacts = scoped(Contact, access)
-    leads = contacts.filter(_in("created_at", period.start, period.end)).annotate(cid=F("pk")).values("cid").order_by()
-    parts = [_part("leads", leads, "1")] if "leads" in wanted else []
+    leads = contacts.filter(_in("created_at", period.start, period.end))
+    sources = [_Source(leads, "", {"leads": Value(1)})] if "leads" in wanted else []
     if set(wanted) & set(MONEY_OUTCOMES) and role_may_see(Payment, access):
-        parts += _money_parts(access, period, basis, now, leads)
+        sources += _money_sources(access, period, basis, now, leads)
     if set(wanted) & {"booked", "held", "deals", "won"}:
-        parts += _deal_parts(access, period, basis, leads, contacts)
-    # No outcome of that kind for this role: an empty set of rows, not a syntax error.
-    return parts or [(f"SELECT NULL::bigint{', 0' * len(OUTCOMES)} WHERE FALSE", [])]
+        sources += _deal_sources(access, period, basis, leads, contacts)
+    return sources
 
 
-def _deal_parts(access: Scope, period: Period, basis: str, leads: QuerySet,
-                contacts: QuerySet) -> list[tuple[str, list]]:
-    """Deals created and deals entering booked, held and won, per contact."""
-    parts = []
+def _deal_sources(access: Scope, period: Period, basis: str, leads: QuerySet, contacts: QuerySet) -> list[_Source]:
+    """Deals created and deals entering booked, held and won."""
     deals = deals_of(access).filter(contact__isnull=False)
     if access.role not in Contact.ROLE_SCOPE_ALL:  # a coach's deals of other coaches' clients are not theirs
         deals = deals.filter(contact__in=contacts.values("pk"))
     if basis == "cohort":
-        counts = deals.filter(contact__in=leads).annotate(cid=F("contact_id")).values("cid").order_by().annotate(
-            deals=Count("pk"), **{name: Count("pk", filter=reached(step)) for name, step in STEP_COLUMNS.items()})
-        sql, params = _sql(counts)
-        parts.append((f"SELECT d.cid, 0, d.booked, d.held, d.deals, d.won, 0, 0, 0 FROM ({sql}) d", params))
-    else:
-        # Deals created in the period; deals first entering booked / held / won in it (the DealFunnel rollup, as
-        # clients.funnel.entered_in), counted per contact in one pass.
-        created = deals.filter(_in("created_at", period.start, period.end))
-        parts.append(_part("deals", _per_contact(created, "contact_id", Count("pk"))))
-        entered = {name: _in(f"funnel__{step_field(step)}", period.start, period.end)
-                   for name, step in STEP_COLUMNS.items()}
-        steps = deals.filter(entered["booked"] | entered["held"] | entered["won"])
-        counts = steps.annotate(cid=F("contact_id")).values("cid").order_by().annotate(
-            **{name: Count("pk", filter=condition) for name, condition in entered.items()})
-        sql, params = _sql(counts)
-        parts.append((f"SELECT d.cid, 0, d.booked, d.held, 0, d.won, 0, 0, 0 FROM ({sql}) d", params))
-    return parts
+        return [_Source(deals.filter(contact__in=leads), "contact", {
+            "deals": Value(1), **{name: _one_if(reached(step)) for name, step in STEP_COLUMNS.items()}})]
+    # Deals created in the period; deals first entering booked / held / won in it (the DealFunnel rollup, as
+    # clients.funnel.entered_in), each such deal once.
+    created = deals.filter(_in("created_at", period.start, period.end))
+    entered = {name: _in(f"funnel__{step_field(step)}", period.start, period.end)
+               for name, step in STEP_COLUMNS.items()}
+    steps = deals.filter(entered["booked"] | entered["held"] | entered["won"])
+    return [_Source(created, "contact", {"deals": Value(1)}),
+            _Source(steps, "contact", {name: _one_if(condition) for name, condition in entered.items()})]
 
 
-def _money_parts(access: Scope, period: Period, basis: str, now: datetime,
-                 leads: QuerySet) -> list[tuple[str, list]]:
-    """Collected payments, refunds and withdrawn disputes (minor units), per contact."""
+def _money_sources(access: Scope, period: Period, basis: str, now: datetime, leads: QuerySet) -> list[_Source]:
+    """Collected payments, refunds and withdrawn disputes (minor units)."""
     payments = scoped(Payment, access).filter(status__in=Payment.COLLECTED_STATUSES, currency=CURRENCY,
                                               contact__isnull=False)
     refunds = scoped(Refund, access).filter(status=RefundStatus.SUCCEEDED, currency=CURRENCY,
@@ -241,30 +246,47 @@ def _money_parts(access: Scope, period: Period, basis: str, now: datetime,
     else:
         payments, refunds, disputes = (rows.filter(_in("created", period.start, period.end))
                                        for rows in (payments, refunds, disputes))
-    amount = Sum("amount_minor")
-    return [_part("cash", _per_contact(payments, "contact_id", amount)),
-            _part("refunds", _per_contact(refunds, "payment__contact_id", amount)),
-            _part("disputed", _per_contact(disputes, "payment__contact_id", amount))]
+    amount = F("amount_minor")
+    return [_Source(payments, "contact", {"cash": amount}), _Source(refunds, "payment__contact", {"refunds": amount}),
+            _Source(disputes, "payment__contact", {"disputed": amount})]
+
+
+def _window_end(period: Period, basis: str, now: datetime) -> datetime:
+    return period.end if basis == "cash" else now
+
+
+def _cutoff_sql(first_paid_at: str) -> str:
+    """The contact's conversion: its first collected payment (stored, finance.first_payment; `first_paid_at` names
+    the column), or the window's end. Params: the window's end, twice."""
+    return f"LEAST(COALESCE({first_paid_at}, %s), %s)"
+
+
+def _union(selects: list[tuple[str, list]], empty: str) -> tuple[str, list]:
+    """UNION ALL of the SELECTs; `empty` (a SELECT of no rows) when there are none: no outcome of that kind for
+    this role is an empty set of rows, not a syntax error."""
+    if not selects:
+        return empty, []
+    return "\n UNION ALL ".join(sql for sql, _ in selects), [p for _, params in selects for p in params]
 
 
 def _credit_sql(access: Scope, period: Period, model: str, basis: str, level: str, now: datetime, *,
                 outcomes: tuple[str, ...] = OUTCOMES, stored_first_touch: bool = True) -> tuple[str, list]:
-    """WITH … outcomes (per contact), credit (contact_id, key, weight): the CTEs every query here ends with.
+    """WITH … outcomes (per contact), credit (contact_id, key, weight): the CTEs the per-contact queries end with.
 
     `outcomes` limits the contacts to those with one of these outcomes (the money alone for revenue). The first
     touch model reads each contact's stored first touch (marketing.first_touch) rather than ordering all its
     touches; `stored_first_touch=False` computes it from the touches like the other models (the tests hold the two
     equal)."""
-    window_end = period.end if basis == "cash" else now
-    parts = _outcome_parts(access, period, basis, now, outcomes)
-    union = "\n UNION ALL ".join(sql for sql, _ in parts)
-    params = [p for _, part_params in parts for p in part_params]
+    window_end = _window_end(period, basis, now)
+    per_source = []
+    for source in _outcome_sources(access, period, basis, now, outcomes):
+        sql, params = source.select(cid=source.of_contact("id"))
+        per_source.append((f"SELECT m.cid, {', '.join(map(source.outcome, OUTCOMES))} FROM ({sql}) m", params))
+    union, params = _union(per_source, f"SELECT NULL::bigint{', 0' * len(OUTCOMES)} WHERE FALSE")
     sums = ", ".join(f"SUM({name}) AS {name}" for name in OUTCOMES)
     sql = f"""
     WITH outcome_rows (contact_id, {", ".join(OUTCOMES)}) AS ({union}),
     outcomes AS (SELECT contact_id, {sums} FROM outcome_rows GROUP BY contact_id),"""
-    # The contact's conversion: its first collected payment (stored, finance.first_payment), or the window's end.
-    cutoff = "LEAST(COALESCE(c.first_paid_at, %s), %s)"
     params += [window_end, window_end]
     if model == "first" and stored_first_touch:
         sql += f"""
@@ -272,14 +294,14 @@ def _credit_sql(access: Scope, period: Period, model: str, basis: str, level: st
         SELECT c.id AS contact_id, NULLIF(c.first_touch_ad_id, '') AS ad,
                NULLIF(c.first_touch_adset_id, '') AS adset, NULLIF(c.first_touch_campaign_id, '') AS campaign
         FROM outcomes o JOIN {Contact._meta.db_table} c ON c.id = o.contact_id
-        WHERE c.first_touch_at <= {cutoff}),
+        WHERE c.first_touch_at <= {_cutoff_sql('c.first_paid_at')}),
     credit AS (SELECT r.contact_id, r.{level}_key AS key, 1.0 AS weight FROM ({resolved_sql("first_touches")}) r)
     """
     else:
         touches = paid_touches_sql("{time} <= v.cutoff", join="JOIN conversion v ON v.contact_id = {id}")
         sql += f"""
     conversion AS (
-        SELECT o.contact_id, {cutoff} AS cutoff
+        SELECT o.contact_id, {_cutoff_sql('c.first_paid_at')} AS cutoff
         FROM outcomes o JOIN {Contact._meta.db_table} c ON c.id = o.contact_id),
     touches AS ({touches}),
     resolved AS ({resolved_sql("touches")}),
@@ -302,11 +324,36 @@ def _credit_sql(access: Scope, period: Period, model: str, basis: str, level: st
     return sql, params
 
 
+def _first_touch_sql(access: Scope, period: Period, basis: str, now: datetime,
+                     outcomes: tuple[str, ...]) -> tuple[str, list]:
+    """SELECT ad, adset, campaign (the stored first touch's Meta ids as received, NULL when absent) and the sum of
+    each outcome over the contacts whose first touch came before their conversion: the first touch model's credit
+    (a weight of 1) without a row per contact. Each source's rows read their contact's stored first touch (through
+    the covering index contact_first_touch) and are summed per touch; the few thousand touches are then summed over
+    the sources. The same contacts and outcomes as `_credit_sql` (the tests hold the two equal)."""
+    window_end = _window_end(period, basis, now)
+    per_source = []
+    for source in _outcome_sources(access, period, basis, now, outcomes):
+        sql, params = source.select(**{f"ft_{field}": source.of_contact(f"first_{field}") for field in (
+            "touch_at", "touch_ad_id", "touch_adset_id", "touch_campaign_id", "paid_at")})
+        sums = ", ".join(source.outcome(name, "SUM(m.o_{name})") for name in OUTCOMES)
+        per_source.append((f"""
+        SELECT m.ft_touch_ad_id, m.ft_touch_adset_id, m.ft_touch_campaign_id, {sums} FROM ({sql}) m
+        WHERE m.ft_touch_at <= {_cutoff_sql("m.ft_paid_at")}
+        GROUP BY 1, 2, 3""", [*params, window_end, window_end]))
+    union, params = _union(per_source, f"SELECT NULL, NULL, NULL{', 0' * len(OUTCOMES)} WHERE FALSE")
+    sums = ", ".join(f"SUM(o.{name}) AS {name}" for name in OUTCOMES)
+    return f"""
+        SELECT NULLIF(o.ad, '') AS ad, NULLIF(o.adset, '') AS adset, NULLIF(o.campaign, '') AS campaign, {sums}
+        FROM ({union}) o (ad, adset, campaign, {", ".join(OUTCOMES)})
+        GROUP BY 1, 2, 3""", params
+
+
 def _credit_rows(sql: str, params: list) -> list[tuple]:
-    """Run a credit query. Its per-contact CTEs carry no row estimates PostgreSQL can use (it guesses one row),
-    so it would join the Meta structure and the contacts to a month of outcomes with a loop per outcome (seconds
-    at 100,000 clients): hash joins are asked for, in a savepoint of their own. A failure rolls the setting back
-    with the savepoint; after success it is set back, since releasing a savepoint keeps it for an enclosing
+    """Run a per-contact credit query. Its per-contact CTEs carry no row estimates PostgreSQL can use (it guesses
+    one row), so it would join the Meta structure and the contacts to a month of outcomes with a loop per outcome
+    (seconds at 100,000 clients): hash joins are asked for, in a savepoint of their own. A failure rolls the setting
+    back with the savepoint; after success it is set back, since releasing a savepoint keeps it for an enclosing
     transaction."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_nestloop = off")
@@ -314,6 +361,15 @@ def _credit_rows(sql: str, params: list) -> list[tuple]:
         rows = cursor.fetchall()
         cursor.execute("SET LOCAL enable_nestloop = on")
         return rows
+
+
+def _first_touch_rows(sql: str, params: list) -> list[tuple]:
+    """Run a query over `_first_touch_sql`. Unlike the per-contact CTEs, each source's rows are estimated from
+    their table, and looking up each row's contact in the covering index is the fast plan (hash joins would read
+    the whole index once per source): the planner's choice stands."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def credits(*, access: Scope, period: Period, model: str = "first", basis: str = "cash", level: str = "campaign",
@@ -415,22 +471,38 @@ def _spend_by_key(access: Scope, period: Period, level: str) -> dict[str, tuple[
     return {row["key"]: (row["spend"], row["meta"]) for row in rows}
 
 
+def _totals(credited: str) -> str:
+    """The SELECT list of the outcome totals, in OUTCOMES order: counts to 2 places, money from minor units to AED.
+    `credited` is the credited value of an outcome, naming it as {name}."""
+    return ", ".join(f"ROUND(SUM({credited.format(name=name)}){' / 100' if name in MONEY_OUTCOMES else ''}, 2)"
+                     for name in OUTCOMES)
+
+
 def attributed(*, access: Scope, period: Period, model: str = "first", basis: str = "cash",
                level: str = "campaign", now: datetime | None = None,
-               outcomes: tuple[str, ...] = OUTCOMES) -> list[AttributedRow]:
+               outcomes: tuple[str, ...] = OUTCOMES, stored_first_touch: bool = True) -> list[AttributedRow]:
     """Per campaign / ad set / ad: spend and Meta-claimed value of the period beside the credit-weighted outcomes
     (see the module doc), every key with spend or credit, highest net revenue first. Four queries. With
     `outcomes` (e.g. MONEY_OUTCOMES), only the contacts with one of those outcomes are credited: the other
-    counts are then partial and must not be shown."""
+    counts are then partial and must not be shown. First touch sums the outcomes per stored first touch (no row
+    per contact); `stored_first_touch=False` weighs each contact's outcomes as the other models do."""
     _check(model, basis, level)
     if not role_may_see(Contact, access):
         return []
-    sql, params = _credit_sql(access, period, model, basis, level, now or timezone.now(), outcomes=outcomes)
-    money_scale = ", ".join(f"ROUND(SUM(k.weight * o.{name}) / 100, 2)" for name in MONEY_OUTCOMES)
-    counts = ", ".join(f"ROUND(SUM(k.weight * o.{name}), 2)" for name in OUTCOMES if name not in MONEY_OUTCOMES)
-    credited = {row[0]: row[1:] for row in _credit_rows(
-        sql + f"SELECT k.key, {counts}, {money_scale} FROM credit k "
-              f"JOIN outcomes o ON o.contact_id = k.contact_id GROUP BY k.key", params)}
+    now = now or timezone.now()
+    if model == "first" and stored_first_touch:
+        sql, params = _first_touch_sql(access, period, basis, now, outcomes)
+        sql = (f"WITH first_touch AS ({sql}) SELECT r.{level}_key, {_totals('r.{name}')} "
+               f"FROM ({resolved_sql('first_touch')}) r GROUP BY r.{level}_key")
+        params += [access.workspace.pk] * 2
+        found = _first_touch_rows(sql, params)
+    else:
+        sql, params = _credit_sql(access, period, model, basis, level, now, outcomes=outcomes,
+                                  stored_first_touch=stored_first_touch)
+        sql += (f"SELECT k.key, {_totals('k.weight * o.{name}')} FROM credit k "
+                f"JOIN outcomes o ON o.contact_id = k.contact_id GROUP BY k.key")
+        found = _credit_rows(sql, params)
+    credited = {row[0]: row[1:] for row in found}
 
     sees_money, sees_spend = role_may_see(Payment, access), role_may_see(AdInsight, access)
     spend = _spend_by_key(access, period, level) if sees_spend else {}
@@ -458,12 +530,11 @@ def attributed_net_revenue(*, access: Scope, period: Period, basis: str = "cash"
                            now: datetime | None = None) -> Decimal | None:
     """Σ net attributed revenue (cash − refunds − disputed, AED) over every contact with a paid touch before its
     conversion: the true ROAS numerator. The same under every model (a contact's weights add up to 1), so it is
-    read through the stored first touch. None for roles that do not see finance. One query."""
+    summed over the stored first touches. None for roles that do not see finance. One query."""
     _check("first", basis, "campaign")
     if not role_may_see(Payment, access):
         return None
-    sql, params = _credit_sql(access, period, "first", basis, "campaign", now or timezone.now(),
-                              outcomes=MONEY_OUTCOMES)
-    [(total,)] = _credit_rows(sql + "SELECT ROUND(SUM(k.weight * (o.cash - o.refunds - o.disputed)) / 100, 2) "
-                                    "FROM credit k JOIN outcomes o ON o.contact_id = k.contact_id", params)
+    sql, params = _first_touch_sql(access, period, basis, now or timezone.now(), MONEY_OUTCOMES)
+    [(total,)] = _first_touch_rows(f"SELECT ROUND(SUM(t.cash - t.refunds - t.disputed) / 100, 2) FROM ({sql}) t",
+                                   params)
     return total or Decimal("0.00")
