@@ -79,14 +79,15 @@ def deal_funnel_refresh(*, workspace_id: int, deal_ids: list[int] | None = None)
     fields = [step_field(step) for step in [*STEP_ORDER, FunnelStep.CLOSED_LOST]]
     sql = f"""
         INSERT INTO {DealFunnel._meta.db_table} (deal_id, workspace_id, is_demo, current_rank, deal_created_at,
-                                                 owner_id, amount, cash_collected, {", ".join(fields)})
-        SELECT d.id, d.workspace_id, d.is_demo, {rank}, d.created_at, d.owner_id, d.amount, d.cash_collected,
-               {firsts}
+                                                 owner_id, contact_id, amount, cash_collected, {", ".join(fields)})
+        SELECT d.id, d.workspace_id, d.is_demo, {rank}, d.created_at, d.owner_id, d.contact_id, d.amount,
+               d.cash_collected, {firsts}
         FROM {Deal._meta.db_table} d LEFT JOIN {DealStageHistory._meta.db_table} h ON h.deal_id = d.id
         WHERE d.workspace_id = %s {only}
         GROUP BY d.id
         ON CONFLICT (deal_id) DO UPDATE SET current_rank = EXCLUDED.current_rank,
-            deal_created_at = EXCLUDED.deal_created_at, owner_id = EXCLUDED.owner_id, amount = EXCLUDED.amount,
+            deal_created_at = EXCLUDED.deal_created_at, owner_id = EXCLUDED.owner_id,
+            contact_id = EXCLUDED.contact_id, amount = EXCLUDED.amount,
             cash_collected = EXCLUDED.cash_collected,
             {", ".join(f"{f} = EXCLUDED.{f}" for f in fields)}"""
     with connection.cursor() as cursor:
@@ -131,6 +132,14 @@ def deals_of(access) -> QuerySet:
     from ptd.scoping import scoped
 
     return scoped(Deal, access)
+
+
+def funnel_rows_of(access) -> QuerySet:
+    """The DealFunnel rows of the deals this person may see (deals_of): the rollup copies the deal's owner and
+    contact, which scope it the same way."""
+    from ptd.scoping import scoped
+
+    return scoped(DealFunnel, access)
 
 
 def _refresh_one(sender, instance, **kwargs):

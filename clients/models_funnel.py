@@ -22,6 +22,9 @@ class DealFunnel(WorkspaceModel):
     # Copies of the deal's columns the funnel measures group and sum by, so they read this table alone.
     deal_created_at = models.DateTimeField(null=True, help_text="The deal's creation time (cohort of conversion rate)")
     owner = models.ForeignKey("clients.Staff", null=True, on_delete=models.SET_NULL, related_name="+")
+    # Whose deal: attribution and the ad funnel read a period's funnel rows with their contact's first touch,
+    # without joining a million deals.
+    contact = models.ForeignKey("clients.Contact", null=True, on_delete=models.SET_NULL, related_name="+")
     amount = models.DecimalField(max_digits=12, decimal_places=2, null=True)
     cash_collected = models.DecimalField(max_digits=12, decimal_places=2, null=True)
     lead_at = models.DateTimeField(null=True)
@@ -33,7 +36,7 @@ class DealFunnel(WorkspaceModel):
     closed_won_at = models.DateTimeField(null=True)
     closed_lost_at = models.DateTimeField(null=True)
 
-    ROLE_SCOPE = {"coach": "owner", "setter": "deal__contact__owner"}
+    ROLE_SCOPE = {"coach": "owner", "setter": "contact__owner"}
 
     class Meta:
         # Time first: a period's rows are one range whether the query filters the funnel's workspace (the daily

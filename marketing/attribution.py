@@ -37,7 +37,7 @@ from django.db import connection, transaction
 from django.db.models import Case, Expression, F, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
 
-from clients.funnel import deals_of, reached, step_field
+from clients.funnel import funnel_rows_of, reached, step_field
 from clients.models import Contact, FunnelStep
 from finance.models import Dispute, DisputeStatus, Payment, Refund, RefundStatus
 from marketing.models import Ad, AdInsight, AdSet, AttributionEvent, Campaign, VisitSession, Visitor
@@ -214,18 +214,19 @@ def _outcome_sources(access: Scope, period: Period, basis: str, now: datetime,
 
 
 def _deal_sources(access: Scope, period: Period, basis: str, leads: QuerySet, contacts: QuerySet) -> list[_Source]:
-    """Deals created and deals entering booked, held and won."""
-    deals = deals_of(access).filter(contact__isnull=False)
+    """Deals created and deals entering booked, held and won, read from the DealFunnel rollup alone (each row
+    carries its deal's contact, owner and creation time): a period's rows are index ranges, never a join of every
+    deal."""
+    deals = funnel_rows_of(access).filter(contact__isnull=False)
     if access.role not in Contact.ROLE_SCOPE_ALL:  # a coach's deals of other coaches' clients are not theirs
         deals = deals.filter(contact__in=contacts.values("pk"))
     if basis == "cohort":
         return [_Source(deals.filter(contact__in=leads), "contact", {
-            "deals": Value(1), **{name: _one_if(reached(step)) for name, step in STEP_COLUMNS.items()}})]
-    # Deals created in the period; deals first entering booked / held / won in it (the DealFunnel rollup, as
-    # clients.funnel.entered_in), each such deal once.
-    created = deals.filter(_in("created_at", period.start, period.end))
-    entered = {name: _in(f"funnel__{step_field(step)}", period.start, period.end)
-               for name, step in STEP_COLUMNS.items()}
+            "deals": Value(1), **{name: _one_if(reached(step, funnel="")) for name, step in STEP_COLUMNS.items()}})]
+    # Deals created in the period; deals first entering booked / held / won in it (as clients.funnel.entered_in),
+    # each such deal once.
+    created = deals.filter(_in("deal_created_at", period.start, period.end))
+    entered = {name: _in(step_field(step), period.start, period.end) for name, step in STEP_COLUMNS.items()}
     steps = deals.filter(entered["booked"] | entered["held"] | entered["won"])
     return [_Source(created, "contact", {"deals": Value(1)}),
             _Source(steps, "contact", {name: _one_if(condition) for name, condition in entered.items()})]

@@ -103,3 +103,12 @@ def test_rollup_equals_the_live_computation_and_the_rebuild_repairs_it(workspace
     assert _rollup_entries(workspace) != _live_first_entries(workspace)
     assert "7 deals" in deal_funnel_rebuild()
     assert _rollup_entries(workspace) == _live_first_entries(workspace)
+
+
+def test_rollup_rows_copy_their_deals_owner_contact_and_money(workspace, deals):
+    from clients.models import DealFunnel
+
+    copied = ("owner_id", "contact_id", "amount", "cash_collected")
+    assert Deal.objects.filter(contact__isnull=False).exists()
+    assert (set(DealFunnel.objects.filter(workspace=workspace).values_list("deal_id", *copied))
+            == set(Deal.objects.filter(workspace=workspace).values_list("pk", *copied)))
