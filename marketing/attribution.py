@@ -492,11 +492,15 @@ def attributed(*, access: Scope, period: Period, model: str = "first", basis: st
         return []
     now = now or timezone.now()
     if model == "first" and stored_first_touch:
-        sql, params = _first_touch_sql(access, period, basis, now, outcomes)
-        sql = (f"WITH first_touch AS ({sql}) SELECT r.{level}_key, {_totals('r.{name}')} "
-               f"FROM ({resolved_sql('first_touch')}) r GROUP BY r.{level}_key")
-        params += [access.workspace.pk] * 2
-        found = _first_touch_rows(sql, params)
+        touches = first_touch_sums(access, period, basis, _moment(basis, now), outcomes)
+        # The touches' ids go back in as arrays to be resolved to the level's keys by the one definition.
+        columns = list(zip(*touches)) or [()] * (3 + len(OUTCOMES))
+        arrays = ", ".join(["%s::text[]"] * 3 + ["%s::numeric[]"] * len(OUTCOMES))
+        sql = (f"WITH first_touch AS (SELECT * FROM unnest({arrays}) "
+               f"AS t(ad, adset, campaign, {', '.join(OUTCOMES)})) "
+               f"SELECT r.{level}_key, {_totals('r.{name}')} FROM ({resolved_sql('first_touch')}) r "
+               f"GROUP BY r.{level}_key")
+        found = _first_touch_rows(sql, [*map(list, columns), access.workspace.pk, access.workspace.pk])
     else:
         sql, params = _credit_sql(access, period, model, basis, level, now, outcomes=outcomes,
                                   stored_first_touch=stored_first_touch)
@@ -531,11 +535,27 @@ def attributed_net_revenue(*, access: Scope, period: Period, basis: str = "cash"
                            now: datetime | None = None) -> Decimal | None:
     """Σ net attributed revenue (cash − refunds − disputed, AED) over every contact with a paid touch before its
     conversion: the true ROAS numerator. The same under every model (a contact's weights add up to 1), so it is
-    summed over the stored first touches. None for roles that do not see finance. One query."""
+    summed over the stored first touches — the same rows the per-ad money table of the period reads. None for
+    roles that do not see finance."""
     _check("first", basis, "campaign")
     if not role_may_see(Payment, access):
         return None
-    sql, params = _first_touch_sql(access, period, basis, now or timezone.now(), MONEY_OUTCOMES)
-    [(total,)] = _first_touch_rows(f"SELECT ROUND(SUM(t.cash - t.refunds - t.disputed) / 100, 2) FROM ({sql}) t",
-                                   params)
-    return total or Decimal("0.00")
+    touches = first_touch_sums(access, period, basis, _moment(basis, now or timezone.now()), MONEY_OUTCOMES)
+    cash, refunds, disputed = (OUTCOMES.index(name) + 3 for name in ("cash", "refunds", "disputed"))
+    net_minor = sum((row[cash] - row[refunds] - row[disputed] for row in touches), Decimal(0))
+    return (net_minor / 100).quantize(Decimal("0.01"))
+
+
+def _moment(basis: str, now: datetime) -> datetime | None:
+    """The `now` a basis depends on: the cohort's outcomes run to now, the cash basis reads the period alone (None,
+    so a request's reads of one period share their rows)."""
+    return now if basis == "cohort" else None
+
+
+@per_request
+def first_touch_sums(access: Scope, period: Period, basis: str, now: datetime | None,
+                     outcomes: tuple[str, ...]) -> list[tuple]:
+    """(ad, adset, campaign, *OUTCOMES) per stored first touch (`_first_touch_sql`; money in minor units), once per
+    request: the net revenue KPI and the per-ad money table of the same period read the same rows."""
+    sql, params = _first_touch_sql(access, period, basis, now, outcomes)
+    return _first_touch_rows(sql, params)
