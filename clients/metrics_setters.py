@@ -3,9 +3,7 @@ admins and viewers see the team's. The per-setter breakdown on the page uses the
 
 from __future__ import annotations
 
-from clients import funnel
-from clients.models import FunnelStep
-from clients.selectors_setters import call_totals, lead_response, setter_deals, setter_sla_minutes
+from clients.selectors_setters import call_totals, lead_response, setter_show, setter_sla_minutes
 from ptd.metrics import metric, ratio
 from ptd.periods import Period
 from ptd.scoping import Scope
@@ -44,4 +42,4 @@ def sla_compliance(period: Period, access: Scope):
         formula="of the deals of setters' leads that entered Assessment booked in the period, the share held "
                 "by now (booked → held; ghost rate = 100 % − show rate)")
 def show_rate(period: Period, access: Scope):
-    return funnel.conversion(setter_deals(access), period, FunnelStep.BOOKED, FunnelStep.HELD).rate
+    return setter_show(access, period).rate
