@@ -22,7 +22,7 @@ import requests
 PAGES = ["/", "/overview/", "/clients/", "/clients/{client}/", "/interventions/", "/coaches/", "/coaches/{coach}/",
          "/sales-pipeline/", "/setter-activity-today/", "/sales-coach-tracker/", "/marketing-intelligence/",
          "/money-map/", "/meta-dashboard/", "/attribution/", "/deep-intel/", "/stripe/"]
-PARTIAL = re.compile(r'hx-get="([^"]*[?&]partial=[^"&]+[^"]*)"')
+PARTIAL = re.compile(r'hx-get="([^"]*(?:[?&]|&amp;)partial=[^"&]+[^"]*)"')  # HTML-escaped after ?period=…
 CLIENT_LINK = re.compile(r'href="/clients/(\d+)/"')
 COACH_LINK = re.compile(r'href="/coaches/(\d+)/"')
 PAGE_TARGET_MS, PARTIAL_TARGET_MS = 300, 150
@@ -61,6 +61,7 @@ def main() -> int:
     parser.add_argument("--password", required=True)
     parser.add_argument("--n", type=int, default=20, help="timed requests per URL (after one warm-up)")
     parser.add_argument("--period", default="", help="e.g. last_30_days (default: each page's own default)")
+    parser.add_argument("--pages", default="", help="comma-separated parts of page paths to keep (default: all)")
     args = parser.parse_args()
     base = args.base.rstrip("/")
 
@@ -72,7 +73,8 @@ def main() -> int:
         for name, listing, pattern in (("client", "/clients/", CLIENT_LINK), ("coach", "/coaches/", COACH_LINK)):
             match = pattern.search(session.get(f"{base}{listing}", timeout=60).text)
             ids[name] = match.group(1) if match else None
-        for template in PAGES:
+        kept = [t for t in PAGES if not args.pages or any(part in t for part in args.pages.split(","))]
+        for template in kept:
             if "{" in template and None in [ids.get(k) for k in re.findall(r"{(\w+)}", template)]:
                 print(f"{username:<7} {template:<58} {'—':>6}  (no row to open)")
                 continue

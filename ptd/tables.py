@@ -108,7 +108,8 @@ class Table:
     @property
     def page(self):
         if self._page is None:
-            paginator = Paginator(self._sorted(), self.per_page)
+            # With a unique tiebreak the order is total, so a page can be read from either end.
+            paginator = (FarEndPaginator if self.tiebreak else Paginator)(self._sorted(), self.per_page)
             self._page = paginator.get_page(self.request.GET.get(self.page_param))
         return self._page
 
@@ -204,6 +205,23 @@ class Table:
         if self.totals:
             yield [f"Total of all {self.total} rows", *(_csv_value(c, self.totals.get(c.key), tz)
                                                         for c in self.columns[1:])]
+
+
+class FarEndPaginator(Paginator):
+    """Pages past the middle of a totally ordered QuerySet are read from the far end — the order reversed, a small
+    OFFSET, the rows put back — because PostgreSQL reads and drops every row before an OFFSET: the last of 3,208
+    pages of clients took 1.9 s."""
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        if not isinstance(self.object_list, QuerySet) or bottom <= self.count // 2:
+            return super().page(number)
+        rows = list(self.object_list.reverse()[self.count - top:self.count - bottom])
+        return self._get_page(rows[::-1], number, self)
 
 
 def export_csv(request, *tables: Table) -> HttpResponse | None:
