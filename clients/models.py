@@ -99,6 +99,11 @@ class Contact(WorkspaceModel):
             models.Index(fields=["id"], include=["first_touch_at", "first_touch_ad_id", "first_touch_adset_id",
                                                  "first_touch_campaign_id", "first_paid_at"],
                          condition=models.Q(first_touch_at__isnull=False), name="contact_first_touch"),
+            # The contacts whose money attribution credits (touched by an ad by their first payment): a tenth of
+            # the contacts, hashed whole rather than looked up payment by payment.
+            models.Index(fields=["id"], include=["first_touch_at", "first_touch_ad_id", "first_touch_adset_id",
+                                                 "first_touch_campaign_id", "first_paid_at"],
+                         condition=models.Q(first_touch_at__lte=models.F("first_paid_at")), name="contact_ad_paid"),
         ]
 
     def __str__(self):

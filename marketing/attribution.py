@@ -233,13 +233,19 @@ def _deal_sources(access: Scope, period: Period, basis: str, leads: QuerySet, co
 
 
 def _money_sources(access: Scope, period: Period, basis: str, now: datetime, leads: QuerySet) -> list[_Source]:
-    """Collected payments, refunds and withdrawn disputes (minor units)."""
-    payments = scoped(Payment, access).filter(status__in=Payment.COLLECTED_STATUSES, currency=CURRENCY,
-                                              contact__isnull=False)
-    refunds = scoped(Refund, access).filter(status=RefundStatus.SUCCEEDED, currency=CURRENCY,
-                                            payment__contact__isnull=False)
-    disputes = scoped(Dispute, access).filter(status__in=WITHDRAWN_DISPUTES, currency=CURRENCY,
-                                              payment__contact__isnull=False)
+    """Collected payments, refunds and withdrawn disputes (minor units) of ad-paid contacts: money only ever
+    follows the contact's first payment, which is then its conversion, so only a contact touched by an ad by then
+    can be credited with it (under every model: the first touch is the earliest). Stated up front, it also lets
+    those contacts be read from their own small index (contact_ad_paid) instead of looked up one by one."""
+    def ad_paid(contact: str) -> Q:
+        return Q(**{f"{contact}__first_touch_at__lte": F(f"{contact}__first_paid_at")})
+
+    payments = scoped(Payment, access).filter(ad_paid("contact"), status__in=Payment.COLLECTED_STATUSES,
+                                              currency=CURRENCY)
+    refunds = scoped(Refund, access).filter(ad_paid("payment__contact"), status=RefundStatus.SUCCEEDED,
+                                            currency=CURRENCY)
+    disputes = scoped(Dispute, access).filter(ad_paid("payment__contact"), status__in=WITHDRAWN_DISPUTES,
+                                              currency=CURRENCY)
     if basis == "cohort":
         payments = payments.filter(contact__in=leads, created__lt=now)
         refunds = refunds.filter(payment__contact__in=leads, created__lt=now)
