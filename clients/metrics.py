@@ -9,6 +9,7 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import F, Max, Q, QuerySet
 
+from clients.attendance import attended_in_sql
 from clients.models import (Contact, HealthScore, Intervention, InterventionStatus, Package, Priority,
                             TrainingSession, Zone)
 from ptd import rollups
@@ -85,12 +86,9 @@ def member_figures(access: Scope, period: Period) -> MemberFigures:
         params += [access.workspace.pk, day, period.last_day]
     packages, sessions = Package._meta.db_table, TrainingSession._meta.db_table
     if access.role in Contact.ROLE_SCOPE_ALL:
-        # Tens of thousands of members: the period's attended sessions are read once, from their own index,
-        # grouped by client.
-        trained, trained_params = (TrainingSession.objects
-                                   .filter(workspace_id=access.workspace.pk, status="attended",
-                                           starts_at__gte=period.start, starts_at__lt=period.end)
-                                   .values("contact_id").distinct().order_by().query.sql_with_params())
+        # Tens of thousands of members: who trained is read from the attended-months rollup, a row per client and
+        # month rather than every session.
+        trained, trained_params = attended_in_sql(access, period)
         trained_join = f"LEFT JOIN ({trained}) t ON t.contact_id = l.contact_id"
     else:
         # A coach's few dozen members: each is looked up on the (contact, start) index rather than reading the

@@ -14,7 +14,7 @@ from django.db import connection, connections
 from clients.models import Contact, Deal
 from marketing.attribution import paid_touches_sql
 from marketing.models import AttributionEvent, VisitSession, Visitor
-from ptd.rollups import dirty_days_sql, statement_triggers
+from ptd.rollups import changed_rows_sql, dirty_days_sql, statement_triggers
 
 CONTACTS, EVENTS, VISITS = Contact._meta.db_table, AttributionEvent._meta.db_table, VisitSession._meta.db_table
 DEALS = Deal._meta.db_table
@@ -64,14 +64,6 @@ def contacts_first_touch_refresh(*, workspace_id: int, contact_ids: list[int] | 
 TRIGGER = "marketing_first_touch"
 
 
-def _changed(fields: tuple[str, ...], rows: str = "new_rows", other: str = "old_rows") -> str:
-    """SQL of the `rows` (id and `fields`) whose fields differ from their version in `other`: a set difference,
-    hashed, never a join of the two transition tables (they carry no statistics, and a nested loop over a
-    100,000-row update took minutes)."""
-    columns = ", ".join(("id", *fields))
-    return f"(SELECT {columns} FROM {rows} EXCEPT SELECT {columns} FROM {other})"
-
-
 def _watches() -> dict[str, dict[str, str]]:
     """Per table and write, the contacts whose first touch the write may move (SQL over the transition tables
     new_rows / old_rows). Updates count only when a touch field changed: contacts and visits are updated all the
@@ -79,15 +71,15 @@ def _watches() -> dict[str, dict[str, str]]:
     visitors = Visitor._meta.db_table
     return {
         CONTACTS: {"INSERT": "SELECT id FROM new_rows",
-                   "UPDATE": f"SELECT id FROM {_changed(TOUCH_FIELDS)} changed"},
+                   "UPDATE": f"SELECT id FROM {changed_rows_sql(TOUCH_FIELDS)} changed"},
         EVENTS: {"INSERT": "SELECT contact_id FROM new_rows", "DELETE": "SELECT contact_id FROM old_rows",
                  "UPDATE": "SELECT contact_id FROM new_rows UNION SELECT contact_id FROM old_rows"},
         VISITS: {op: f"SELECT vi.contact_id FROM ({rows}) r JOIN {visitors} vi ON vi.id = r.visitor_id" for op, rows in (
             ("INSERT", "SELECT visitor_id FROM new_rows"), ("DELETE", "SELECT visitor_id FROM old_rows"),
-            ("UPDATE", f"SELECT visitor_id FROM {_changed(VISIT_FIELDS)} n "
-                       f"UNION SELECT visitor_id FROM {_changed(VISIT_FIELDS, 'old_rows', 'new_rows')} o"))},
-        visitors: {"UPDATE": f"SELECT contact_id FROM {_changed(('contact_id',))} n "
-                             f"UNION SELECT contact_id FROM {_changed(('contact_id',), 'old_rows', 'new_rows')} o"},
+            ("UPDATE", f"SELECT visitor_id FROM {changed_rows_sql(VISIT_FIELDS)} n "
+                       f"UNION SELECT visitor_id FROM {changed_rows_sql(VISIT_FIELDS, 'old_rows', 'new_rows')} o"))},
+        visitors: {"UPDATE": f"SELECT contact_id FROM {changed_rows_sql(('contact_id',))} n "
+                             f"UNION SELECT contact_id FROM {changed_rows_sql(('contact_id',), 'old_rows', 'new_rows')} o"},
     }
 
 

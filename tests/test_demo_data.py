@@ -309,3 +309,17 @@ def test_contacts_carry_their_first_paid_touch(workspace, loaded):
     assert Contact.objects.filter(workspace=workspace, first_paid_at__isnull=False).exists()
     assert contacts_first_touch_refresh(workspace_id=workspace.pk) == 0
     assert FIRST_PAYMENT.refresh(workspace_id=workspace.pk) == 0
+
+
+def test_attended_months_agree_with_the_sessions(workspace, loaded):
+    """COPY fires no trigger: the loader builds who trained when from the attended sessions."""
+    from clients.models import AttendedMonth
+
+    expected = defaultdict(int)
+    tz = ZoneInfo(workspace.timezone)
+    for contact_id, starts_at in TrainingSession.objects.filter(workspace=workspace, status="attended").values_list(
+            "contact_id", "starts_at"):
+        local = starts_at.astimezone(tz)
+        expected[(contact_id, local.date().replace(day=1))] |= 1 << (local.day - 1)
+    stored = {(a.contact_id, a.month): a.days for a in AttendedMonth.objects.filter(workspace=workspace)}
+    assert stored and stored == expected

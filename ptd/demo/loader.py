@@ -139,6 +139,7 @@ def load(*, workspace_id: int, clients: int, days: int, seed: int, end: date, pr
                 f"{connection.ops.quote_name(table)}), 1))",
                 [table],
             )
+        from clients.attendance import attended_months_refresh
         from clients.funnel import deal_funnel_refresh
         from finance.first_payment import FIRST_PAYMENT
         from finance.services import customers_recompute_ltv
@@ -148,12 +149,14 @@ def load(*, workspace_id: int, clients: int, days: int, seed: int, end: date, pr
 
         # COPY under replica mode fires no signals and no triggers: build what they would have kept current.
         deal_funnel_refresh(workspace_id=workspace_id)
+        attended_months_refresh(workspace_id=workspace_id)
         customers_recompute_ltv(workspace_id=workspace_id)
         FIRST_PAYMENT.refresh(workspace_id=workspace_id)
         contacts_first_touch_refresh(workspace_id=workspace_id)
         rollups_rebuild_workspace(workspace=Workspace.objects.get(pk=workspace_id))
         # Fresh statistics, so the first pages after a large load get good query plans.
-        for table in [*tables, connection.ops.quote_name("clients_dealfunnel"), DailyRollup._meta.db_table]:
+        for table in [*tables, connection.ops.quote_name("clients_dealfunnel"),
+                      connection.ops.quote_name("clients_attendedmonth"), DailyRollup._meta.db_table]:
             cursor.execute(f"ANALYZE {table}")
     return {TABLES[k]: v for k, v in counts.items()}
 
