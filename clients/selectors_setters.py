@@ -280,12 +280,6 @@ def _contact_name(prefix: str):
 # ---- bookings (the setter's leads' deals) ----
 
 
-def _entered(step: str, period: Period) -> Q:
-    """funnel.entered_in as a filter, for counting several cohorts in one pass."""
-    field = f"funnel__{funnel.step_field(step)}"
-    return Q(**{f"{field}__gte": period.start, f"{field}__lt": period.end})
-
-
 @per_request
 def _bookings(access: Scope, period: Period) -> dict[int | None, dict]:
     """Lead owner → the counts of the deals of their leads, in one pass over the deals that entered booked or held
@@ -294,7 +288,7 @@ def _bookings(access: Scope, period: Period) -> dict[int | None, dict]:
     setter; of the deals booked in the period, booked, held / won / lost by now and Σ cash collected (AED); of
     the deals held in the period, held_in and held_won (won by now). Called with the person's own scope only
     (the request's memo does not tell scopes apart)."""
-    booked, held = _entered(FunnelStep.BOOKED, period), _entered(FunnelStep.HELD, period)
+    booked, held = funnel.entered(FunnelStep.BOOKED, period), funnel.entered(FunnelStep.HELD, period)
     rows = (funnel.deals_of(access).filter(booked | held).order_by()
             .values("contact__owner_id", "contact__owner__kind")
             .annotate(booked=Count("pk", filter=booked),

@@ -37,7 +37,7 @@ from django.db import connection, transaction
 from django.db.models import Case, Expression, F, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
 
-from clients.funnel import funnel_rows_of, reached, step_field
+from clients.funnel import entered as funnel_entered, funnel_rows_of, reached
 from clients.models import Contact, FunnelStep
 from finance.models import Dispute, DisputeStatus, Payment, Refund, RefundStatus
 from marketing.models import Ad, AdInsight, AdSet, AttributionEvent, Campaign, VisitSession, Visitor
@@ -223,10 +223,9 @@ def _deal_sources(access: Scope, period: Period, basis: str, leads: QuerySet, co
     if basis == "cohort":
         return [_Source(deals.filter(contact__in=leads), "contact", {
             "deals": Value(1), **{name: _one_if(reached(step, funnel="")) for name, step in STEP_COLUMNS.items()}})]
-    # Deals created in the period; deals first entering booked / held / won in it (as clients.funnel.entered_in),
-    # each such deal once.
+    # Deals created in the period; deals first entering booked / held / won in it, each such deal once.
     created = deals.filter(_in("deal_created_at", period.start, period.end))
-    entered = {name: _in(step_field(step), period.start, period.end) for name, step in STEP_COLUMNS.items()}
+    entered = {name: funnel_entered(step, period, funnel="") for name, step in STEP_COLUMNS.items()}
     steps = deals.filter(entered["booked"] | entered["held"] | entered["won"])
     return [_Source(created, "contact", {"deals": Value(1)}),
             _Source(steps, "contact", {name: _one_if(condition) for name, condition in entered.items()})]

@@ -9,9 +9,9 @@ from decimal import Decimal
 from functools import reduce
 from operator import or_
 
-from django.db.models import Count, Q
+from django.db.models import Count
 
-from clients.funnel import funnel_rows_of, step_field
+from clients import funnel
 from finance.metrics import finance_unavailable
 from finance.selectors import paying_contacts
 from marketing.attribution import MONEY_OUTCOMES, STEP_COLUMNS, attributed
@@ -60,9 +60,9 @@ class AdFunnel:
 def ad_deal_steps(access: Scope, period: Period) -> dict[str, int]:
     """Deals of ad leads (clients.funnel's stage volume: the deal first entered the step in the period) for
     booked, held and won, in one query over the DealFunnel rollup alone (it carries the deal's contact)."""
-    entered = {name: Q(**{f"{step_field(step)}__gte": period.start, f"{step_field(step)}__lt": period.end})
-               for name, step in STEP_COLUMNS.items()}
-    deals = funnel_rows_of(access).filter(paid_touch("contact__")).filter(reduce(or_, entered.values())).order_by()
+    entered = {name: funnel.entered(step, period, funnel="") for name, step in STEP_COLUMNS.items()}
+    deals = (funnel.funnel_rows_of(access).filter(paid_touch("contact__")).filter(reduce(or_, entered.values()))
+             .order_by())
     return deals.aggregate(**{name: Count("pk", filter=condition) for name, condition in entered.items()})
 
 
