@@ -182,6 +182,7 @@ class _Source(NamedTuple):
     rows: QuerySet
     contact: str
     columns: dict[str, Expression]
+    time: str = ""  # the field that places a row in the period (the money's); "" when each column has its own
 
     def of_contact(self, field: str) -> F:
         return F(f"{self.contact}__{field}" if self.contact else field)
@@ -253,8 +254,9 @@ def _money_sources(access: Scope, period: Period, basis: str, now: datetime, lea
         payments, refunds, disputes = (rows.filter(_in("created", period.start, period.end))
                                        for rows in (payments, refunds, disputes))
     amount = F("amount_minor")
-    return [_Source(payments, "contact", {"cash": amount}), _Source(refunds, "payment__contact", {"refunds": amount}),
-            _Source(disputes, "payment__contact", {"disputed": amount})]
+    return [_Source(payments, "contact", {"cash": amount}, "created"),
+            _Source(refunds, "payment__contact", {"refunds": amount}, "created"),
+            _Source(disputes, "payment__contact", {"disputed": amount}, "created")]
 
 
 def _window_end(period: Period, basis: str, now: datetime) -> datetime:
@@ -330,29 +332,39 @@ def _credit_sql(access: Scope, period: Period, model: str, basis: str, level: st
     return sql, params
 
 
-def _first_touch_sql(access: Scope, period: Period, basis: str, now: datetime,
-                     outcomes: tuple[str, ...]) -> tuple[str, list]:
+def _first_touch_sql(access: Scope, period: Period, basis: str, now: datetime, outcomes: tuple[str, ...], *,
+                     split_at: datetime | None = None) -> tuple[str, list]:
     """SELECT ad, adset, campaign (the stored first touch's Meta ids as received, NULL when absent) and the sum of
     each outcome over the contacts whose first touch came before their conversion: the first touch model's credit
     (a weight of 1) without a row per contact. Each source's rows read their contact's stored first touch (through
     the covering index contact_first_touch) and are summed per touch; the few thousand touches are then summed over
-    the sources. The same contacts and outcomes as `_credit_sql` (the tests hold the two equal)."""
+    the sources. The same contacts and outcomes as `_credit_sql` (the tests hold the two equal).
+
+    With `split_at`, a bucket column comes first: 0 for the rows from that time on, 1 for the earlier ones (each
+    source must say which time places its rows)."""
     window_end = _window_end(period, basis, now)
+    bucket = "m.bucket, " if split_at else ""
     per_source = []
     for source in _outcome_sources(access, period, basis, now, outcomes):
-        sql, params = source.select(**{f"ft_{field}": source.of_contact(f"first_{field}") for field in (
-            "touch_at", "touch_ad_id", "touch_adset_id", "touch_campaign_id", "paid_at")})
+        fields = {f"ft_{field}": source.of_contact(f"first_{field}") for field in (
+            "touch_at", "touch_ad_id", "touch_adset_id", "touch_campaign_id", "paid_at")}
+        if split_at:
+            fields["bucket"] = _one_if(Q(**{f"{source.time}__lt": split_at}))
+        sql, params = source.select(**fields)
         sums = ", ".join(source.outcome(name, "SUM(m.o_{name})") for name in OUTCOMES)
         per_source.append((f"""
-        SELECT m.ft_touch_ad_id, m.ft_touch_adset_id, m.ft_touch_campaign_id, {sums} FROM ({sql}) m
+        SELECT {bucket}m.ft_touch_ad_id, m.ft_touch_adset_id, m.ft_touch_campaign_id, {sums} FROM ({sql}) m
         WHERE m.ft_touch_at <= {_cutoff_sql("m.ft_paid_at")}
-        GROUP BY 1, 2, 3""", [*params, window_end, window_end]))
-    union, params = _union(per_source, f"SELECT NULL, NULL, NULL{', 0' * len(OUTCOMES)} WHERE FALSE")
+        GROUP BY {bucket}m.ft_touch_ad_id, m.ft_touch_adset_id, m.ft_touch_campaign_id""",
+                           [*params, window_end, window_end]))
+    union, params = _union(per_source, f"SELECT {'0, ' if split_at else ''}NULL, NULL, NULL"
+                                       f"{', 0' * len(OUTCOMES)} WHERE FALSE")
     sums = ", ".join(f"SUM(o.{name}) AS {name}" for name in OUTCOMES)
+    bucket = "o.bucket, " if split_at else ""
     return f"""
-        SELECT NULLIF(o.ad, '') AS ad, NULLIF(o.adset, '') AS adset, NULLIF(o.campaign, '') AS campaign, {sums}
-        FROM ({union}) o (ad, adset, campaign, {", ".join(OUTCOMES)})
-        GROUP BY 1, 2, 3""", params
+        SELECT {bucket}NULLIF(o.ad, '') AS ad, NULLIF(o.adset, '') AS adset, NULLIF(o.campaign, '') AS campaign, {sums}
+        FROM ({union}) o ({bucket.replace("o.", "")}ad, adset, campaign, {", ".join(OUTCOMES)})
+        GROUP BY {"1, 2, 3, 4" if split_at else "1, 2, 3"}""", params
 
 
 def _credit_rows(sql: str, params: list) -> list[tuple]:
@@ -564,3 +576,22 @@ def first_touch_sums(access: Scope, period: Period, basis: str, now: datetime | 
     request: the net revenue KPI and the per-ad money table of the same period read the same rows."""
     sql, params = _first_touch_sql(access, period, basis, now, outcomes)
     return _first_touch_rows(sql, params)
+
+
+def net_revenue_with_prior(period: Period, access: Scope) -> None:
+    """The cash-basis money sums per first touch of the period and of its prior period (what their net revenue and
+    per-ad money read), from one read of both — one scan of their payments and one hash of the ad-paid contacts
+    instead of two — remembered for the request as first_touch_sums of each. A money row's conversion is never
+    after the row, so the cutoff does not depend on which of the two windows the row falls in. Nothing to do
+    outside a request, or once the period's sums are held (a table read them first)."""
+    if access.memo is None or not role_may_see(Payment, access) or first_touch_sums.known(
+            access, period, "cash", None, MONEY_OUTCOMES):
+        return
+    prior = period.prior()
+    both = Period(key="custom", label="", first_day=prior.first_day, last_day=period.last_day, tz=period.tz)
+    sql, params = _first_touch_sql(access, both, "cash", None, MONEY_OUTCOMES, split_at=period.start)
+    rows = _first_touch_rows(sql, params)
+    for bucket, which in ((0, period), (1, prior)):
+        first_touch_sums.remember(access, which, "cash", None, MONEY_OUTCOMES,
+                                  value=[row[1:] for row in rows if row[0] == bucket])
+

@@ -9,7 +9,7 @@ from django.db.models import Q, Sum
 
 from finance.metrics import cash_collected, finance_hidden, finance_unavailable
 from marketing import truth
-from marketing.attribution import attributed_net_revenue
+from marketing.attribution import attributed_net_revenue, net_revenue_with_prior
 from marketing.models import AdInsight, AttributionEvent
 from ptd import rollups
 from ptd.metrics import metric, ratio
@@ -79,7 +79,7 @@ def spend_or_finance_hidden(access: Scope) -> str:
 
 
 @metric("true_roas", label="True ROAS", unit="×", source="Stripe payments, AnyTrack and HubSpot touches, Meta Ads",
-        unavailable=spend_or_finance_hidden,
+        unavailable=spend_or_finance_hidden, with_prior=net_revenue_with_prior,
         formula="Stripe cash of the period (− refunds and disputes) from contacts whose first paid touch is an ad "
                 "÷ ad spend (first touch, cash basis)")
 def true_roas(period: Period, access: Scope):
@@ -93,7 +93,7 @@ def meta_roas(period: Period, access: Scope):
 
 
 @metric("integrity_score", label="Integrity score", unit="%", source="Stripe payments, Meta Ads insights",
-        unavailable=spend_or_finance_hidden,
+        unavailable=spend_or_finance_hidden, with_prior=net_revenue_with_prior,
         formula="true ROAS numerator (Stripe cash credited to ads, first touch) ÷ Meta-reported purchase value")
 def integrity_score(period: Period, access: Scope):
     return truth.integrity_score(period, access)

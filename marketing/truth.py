@@ -20,7 +20,7 @@ from decimal import Decimal
 
 from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
 
-from clients.funnel import deals_of, entered, funnel_rows_of
+from clients.funnel import deals_of, entered_in
 from clients.models import Deal, FunnelStep
 from finance.metrics import cash_collected
 from finance.models import Payment
@@ -108,10 +108,7 @@ def won_deals_without_payment(*, access: Scope, period: Period) -> QuerySet:
     if not role_may_see(Payment, access):
         return Deal.objects.none()
     paid = _collected(access).filter(deal_id=OuterRef("pk"))
-    # The period's wins as a set of ids from the funnel's own index: joined row by row instead, PostgreSQL sorted
-    # all 522,000 deals by the chosen column (owner, amount) before keeping a month's wins (0.35 s → 0.1 s).
-    won = funnel_rows_of(access).filter(entered(FunnelStep.CLOSED_WON, period, funnel=""))
-    return (deals_of(access).filter(pk__in=won.values("deal_id")).filter(~Exists(paid))
+    return (entered_in(deals_of(access), FunnelStep.CLOSED_WON, period).filter(~Exists(paid))
             .select_related("contact", "owner").order_by("funnel__closed_won_at", "pk"))
 
 

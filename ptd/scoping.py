@@ -42,17 +42,30 @@ def per_request(fn: Callable) -> Callable:
     (or whose KPIs each ask whether Stripe is connected) pays for it once. The scope is the first argument or
     the keyword `access`; arguments must be hashable."""
 
+    def key(args: tuple, kwargs: dict) -> tuple:  # the scope itself is not part of the key
+        return fn.__module__, fn.__qualname__, args, tuple(sorted((k, v) for k, v in kwargs.items() if k != "access"))
+
     @wraps(fn)
     def once(*args, **kwargs):
         access: Scope = args[0] if args else kwargs["access"]
         if access.memo is None:
             return fn(*args, **kwargs)
-        key = (fn.__module__, fn.__qualname__, args[1:],  # the scope itself is not part of the key
-               tuple(sorted((k, v) for k, v in kwargs.items() if k != "access")))
-        if key not in access.memo:
-            access.memo[key] = fn(*args, **kwargs)
-        return access.memo[key]
+        memo_key = key(args[1:], kwargs)
+        if memo_key not in access.memo:
+            access.memo[memo_key] = fn(*args, **kwargs)
+        return access.memo[memo_key]
 
+    def known(access: Scope, *args, **kwargs) -> bool:
+        """Whether this request already holds fn(access, *args, **kwargs)."""
+        return access.memo is not None and key(args, kwargs) in access.memo
+
+    def remember(access: Scope, *args, value, **kwargs) -> None:
+        """Keep `value`, computed together with another (a period with its prior, in one query), as what
+        fn(access, *args, **kwargs) returns for the rest of the request."""
+        if access.memo is not None:
+            access.memo[key(args, kwargs)] = value
+
+    once.known, once.remember = known, remember
     return once
 
 

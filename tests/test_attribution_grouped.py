@@ -6,16 +6,18 @@ Two more contacts put the conversion cutoff to work: Max's only touch (ad A3, 4 
 2 Oct, so it never counts; Noor, an October lead, is first touched by ad A3 on 3 Nov: after the October window on
 the cash basis, before now on the cohort basis."""
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
 
 from clients.models import Contact
 from finance.models import Payment
-from marketing.attribution import LEVELS, MONEY_OUTCOMES, OUTCOMES, attributed, attributed_net_revenue
+from marketing.attribution import (LEVELS, MONEY_OUTCOMES, OUTCOMES, attributed, attributed_net_revenue,
+                                   net_revenue_with_prior)
 from marketing.models import AttributionEvent
 from ptd.scoping import Scope
-from tests.test_attribution import A3, C3, NOW, OCT, at, world  # noqa: F401  (the shared fixture)
+from tests.test_attribution import A3, C3, DUBAI, NOW, OCT, at, world  # noqa: F401  (the shared fixture)
 
 
 @pytest.fixture
@@ -60,3 +62,32 @@ def test_grouped_first_touch_gives_the_per_contact_rows(scopes, basis, role):
                 row.net for row in rows)
         else:
             assert attributed_net_revenue(access=access, period=OCT, basis=basis, now=now) is None
+
+
+@pytest.mark.django_db
+def test_net_revenue_of_a_period_and_its_prior_read_together_equal_each_read_alone(scopes, workspace):
+    """A request's true-ROAS KPI reads the period and its prior together (the metric's with_prior), and the two
+    equal what each window gives on its own (a scope without a request memo reads each alone)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from ptd.periods import resolve_period
+
+    admin = scopes["admin"]
+    periods = [OCT, resolve_period("custom", today=date(2026, 11, 25), tz=DUBAI, date_from="2026-11-01",
+                                   date_to="2026-11-30"),
+               resolve_period("custom", today=date(2026, 11, 25), tz=DUBAI, date_from="2026-10-05",
+                              date_to="2026-10-11")]
+    seen = []
+    for period in periods:
+        request = Scope(user_id=admin.user_id, workspace=admin.workspace, role=admin.role, staff_id=None, memo={})
+        with CaptureQueriesContext(connection) as queries:
+            net_revenue_with_prior(period, request)  # what the true ROAS KPI does before reading the two
+            together = (attributed_net_revenue(access=request, period=period),
+                        attributed_net_revenue(access=request, period=period.prior()))
+        assert len(queries) == 1, period
+        alone = (attributed_net_revenue(access=admin, period=period),
+                 attributed_net_revenue(access=admin, period=period.prior()))
+        assert together == alone, period
+        seen += alone
+    assert any(seen)  # money in some of the windows
