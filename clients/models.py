@@ -85,7 +85,6 @@ class Contact(WorkspaceModel):
         ordering = ["-created_at"]
         constraints = [models.UniqueConstraint(fields=["workspace", "hubspot_id"], name="contact_unique_hubspot_id")]
         indexes = [
-            models.Index(fields=["workspace", "created_at"]),
             models.Index(fields=["workspace", "owner"]),
             models.Index(fields=["workspace", "coach"]),
             models.Index(fields=["workspace", "email_normalized"]),
@@ -99,6 +98,12 @@ class Contact(WorkspaceModel):
             models.Index(fields=["id"], include=["first_touch_at", "first_touch_ad_id", "first_touch_adset_id",
                                                  "first_touch_campaign_id", "first_paid_at"],
                          condition=models.Q(first_touch_at__isnull=False), name="contact_first_touch"),
+            # A period's leads, with what attribution and speed to lead read of them from the index alone (the
+            # money map's month of leads at 100,000 clients: ~40 ms less).
+            models.Index(fields=["workspace", "created_at"],
+                         include=["owner", "first_call_at", "first_touch_at", "first_touch_ad_id",
+                                  "first_touch_adset_id", "first_touch_campaign_id", "first_paid_at"],
+                         name="contact_created_cover"),
             # The contacts whose money attribution credits (touched by an ad by their first payment): a tenth of
             # the contacts, hashed whole rather than looked up payment by payment.
             models.Index(fields=["id"], include=["first_touch_at", "first_touch_ad_id", "first_touch_adset_id",
