@@ -1,6 +1,6 @@
 """Who trained when, per client and month (the AttendedMonth rollup of attended sessions): the days of each month a
-client attended, as bits, so "who trained in a period" — the active client rate, trained but unpaid — reads one
-row per client and month instead of every session.
+client attended, as bits, so "who trained in a period" (the Executive page's active client rate) reads one row
+per client and month instead of every session.
 
 Statement-level triggers on the sessions recompute the (client, month) pairs a write touches, whatever wrote it
 (the sessions feed's bulk upserts, the admin); `attended_months_refresh` rebuilds a workspace in one grouped pass
