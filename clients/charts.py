@@ -87,11 +87,16 @@ def sales_vs_target(rows, month_label: str) -> dict:
              "customdata": [["no target" if r["target_pct"] is None else f"{r['target_pct']:.0f} % of target"]
                             for r in rows],
              "hovertemplate": "%{y}: AED %{x:,.0f} sold, %{customdata[0]}<extra></extra>"}]
-    figure = _figure(f"On track for {month_label}?", data, barmode="group", xaxis=AED_AXIS,
-                     legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1, "yanchor": "bottom",
-                             "traceorder": "reversed"},
-                     height=max(LAYOUT["height"], 120 + 44 * len(rows)), margin=dict(l=130, r=16, t=84, b=40))
-    # The title at the very top and the legend just above the bars, so neither covers the other on a phone.
+    return _legend_above(_figure(f"On track for {month_label}?", data, barmode="group", xaxis=AED_AXIS,
+                                 height=max(LAYOUT["height"], 120 + 44 * len(rows)),
+                                 margin=dict(l=130, r=16, t=84, b=40)), traceorder="reversed")
+
+
+def _legend_above(figure: dict, traceorder: str = "normal") -> dict:
+    """The title at the very top and the legend just above the bars: below them, it covered the axis title, and
+    neither covers the other on a phone."""
+    figure["layout"]["legend"] = {"orientation": "h", "x": 0, "xanchor": "left", "y": 1, "yanchor": "bottom",
+                                  "traceorder": traceorder}
     figure["layout"]["title"].update(y=0.99, yanchor="top")
     return figure
 
@@ -104,11 +109,10 @@ PART_COLOURS = ["#1e40af", "#0d9488", "#7c8db5", "#d97706", "#64748b"]
 SCORE_GREY = "#94a3b8"
 
 
-def _hbar_layout(bars: int) -> dict:
-    """Horizontal bar charts grow with the number of coaches so names stay readable."""
-    return {"height": max(LAYOUT["height"], 120 + 32 * bars), "margin": dict(l=16, r=16, t=48, b=40),
-            "yaxis": {"automargin": True}, "barmode": "stack",
-            "legend": {"orientation": "h", "y": -0.2, "traceorder": "normal"}}
+def _hbar(title: str, data: list[dict], xaxis: dict, bars: int) -> dict:
+    """A horizontal stacked bar chart that grows with the number of coaches so names stay readable."""
+    return _legend_above(_figure(title, data, xaxis=xaxis, height=max(LAYOUT["height"], 150 + 32 * bars),
+                                 margin=dict(l=16, r=16, t=84, b=48), yaxis={"automargin": True}, barmode="stack"))
 
 
 def coach_scores(rows) -> dict:
@@ -133,8 +137,8 @@ def coach_scores(rows) -> dict:
         data.append({"type": "bar", "orientation": "h", "name": "Score (parts not shown)", "y": names,
                      "marker": {"color": SCORE_GREY}, "x": [None if r["parts"] else float(r["score"]) for r in ordered],
                      "hovertemplate": "%{y}: score %{x:.1f}<extra></extra>"})
-    return _figure("Who scores highest, and from what?", data,
-                   xaxis={"title": {"text": "performance score (0–100)"}, "range": [0, 100]}, **_hbar_layout(len(names)))
+    return _hbar("Who scores highest, and from what?", data,
+                 {"title": {"text": "performance score (0–100)"}, "range": [0, 100]}, len(names))
 
 
 def coach_zone_mix(rows) -> dict:
@@ -144,8 +148,8 @@ def coach_zone_mix(rows) -> dict:
     data = [{"type": "bar", "orientation": "h", "name": zone.title(), "y": names, "x": [r[zone] for r in ordered],
              "marker": {"color": colour}, "hovertemplate": f"%{{y}}: %{{x}} clients in {zone}<extra></extra>"}
             for zone, colour in ZONE_COLOURS.items()]
-    return _figure("How healthy is each coach's client mix?", data,
-                   xaxis={"title": {"text": "active clients"}, "rangemode": "tozero"}, **_hbar_layout(len(names)))
+    return _hbar("How healthy is each coach's client mix?", data,
+                 {"title": {"text": "active clients"}, "rangemode": "tozero"}, len(names))
 
 
 def coach_score_history(history) -> dict:

@@ -65,6 +65,9 @@ def test_every_page_as_admin(demo_world, live_server, browser):  # noqa: F811  (
         name = path.strip("/").replace("/", "_") or "executive"
         page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
         page.set_viewport_size({"width": 390, "height": 844})
+        # Every chart fits a phone's width (Plotly redraws it a moment after the resize).
+        page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot .main-svg')].every("
+                               "el => el.getBoundingClientRect().right <= window.innerWidth + 1)", timeout=5000)
         page.screenshot(path=str(SHOTS / f"{name}-phone.png"), full_page=True)
         page.set_viewport_size({"width": 1366, "height": 900})
 
