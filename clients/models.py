@@ -354,7 +354,7 @@ class TrainingSession(WorkspaceModel):
             models.Index(fields=["workspace", "starts_at"]),
             models.Index(fields=["contact", "starts_at"]),
             models.Index(fields=["workspace", "coach", "starts_at"]),
-            # Who trained in a period (active client rate, trained but unpaid): read from the index alone.
+            # Who trained in a period and was not paid (trained but unpaid): read from the index alone.
             models.Index(fields=["workspace", "starts_at"], include=["contact"], condition=models.Q(status="attended"),
                          name="session_attended_ws_starts"),
         ]
