@@ -12,7 +12,9 @@ class MarketingConfig(AppConfig):
 
 
 def _install_first_touch_triggers(sender, using="default", **kwargs):
-    """After every migrate (the test database's too), events and contacts keep each contact's first paid touch."""
-    from marketing.first_touch import install_triggers
+    """After every migrate (the test database's too), events and contacts keep each contact's first paid touch, and
+    the first-touch rollup learns which days a moved touch or payment changes."""
+    from marketing import first_touch, first_touch_days
 
-    install_triggers(using)
+    first_touch.install_triggers(using)
+    first_touch_days.install_triggers(using)

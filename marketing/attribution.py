@@ -21,7 +21,7 @@ to date. Refunds and withdrawn disputes reduce the attributed revenue.
 
 The credit table is one SQL statement (CTEs over the contacts with an outcome), never a loop over contacts. First
 touch (the pages' default) needs no table per contact: its weight is 1, so each source's outcomes are summed per
-stored first touch (`_first_touch_sql`), a few thousand rows for a month at 100,000 clients.
+stored first touch (`first_touch_sql`), a few thousand rows for a month at 100,000 clients.
 """
 
 from __future__ import annotations
@@ -32,18 +32,20 @@ from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 from django.db.models import Case, Expression, F, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
 
-from clients.funnel import entered as funnel_entered, funnel_rows_of, reached
-from clients.models import Contact, FunnelStep
+from clients.funnel import funnel_rows_of, reached, step_field
+from clients.models import Contact, DealFunnel, FunnelStep
 from finance.models import Dispute, DisputeStatus, Payment, Refund, RefundStatus
-from marketing.models import Ad, AdInsight, AdSet, AttributionEvent, Campaign, VisitSession, Visitor
+from marketing.models import Ad, AdInsight, AdSet, AttributionEvent, Campaign, FirstTouchDay, VisitSession, Visitor
 from ptd.defaults import BENCHMARKS
 from ptd.metrics import ratio
-from ptd.models import Benchmark
+from ptd.models import Benchmark, RollupDirty
+from ptd.rollups import day_ranges, day_spans
 from ptd.periods import Period
 from ptd.scoping import Scope, per_request, role_may_see, scoped
 
@@ -170,8 +172,14 @@ def _sql(qs: QuerySet) -> tuple[str, list]:
     return sql, list(params)
 
 
-def _in(field: str, start: datetime, end: datetime) -> Q:
-    return Q(**{f"{field}__gte": start, f"{field}__lt": end})
+Spans = list[tuple[datetime, datetime]]  # [start, end) ranges of time
+
+
+def _in(field: str, spans: Spans) -> Q:
+    condition = Q(pk__in=[])
+    for start, end in spans:
+        condition |= Q(**{f"{field}__gte": start, f"{field}__lt": end})
+    return condition
 
 
 class _Source(NamedTuple):
@@ -182,7 +190,7 @@ class _Source(NamedTuple):
     rows: QuerySet
     contact: str
     columns: dict[str, Expression]
-    time: str = ""  # the field that places a row in the period (the money's); "" when each column has its own
+    time: str  # the field that places a row in the period (on the cash basis)
 
     def of_contact(self, field: str) -> F:
         return F(f"{self.contact}__{field}" if self.contact else field)
@@ -200,21 +208,23 @@ def _one_if(condition: Q) -> Case:
     return Case(When(condition, then=Value(1)), default=Value(0))
 
 
-def _outcome_sources(access: Scope, period: Period, basis: str, now: datetime,
-                     wanted: tuple[str, ...] = OUTCOMES) -> list[_Source]:
+def _outcome_sources(access: Scope, period: Period | None, basis: str, now: datetime | None,
+                     wanted: tuple[str, ...] = OUTCOMES, spans: Spans | None = None) -> list[_Source]:
     """The sources of the `wanted` outcomes (leads, booked, held, deals, won, cash, refunds, disputed), limited to
-    what `access` may see; money only for roles that see finance."""
+    what `access` may see; money only for roles that see finance. On the cash basis, `spans` (the period's when
+    None) say which rows are in: the dirty days of the first-touch rollup are several."""
+    spans = spans or [(period.start, period.end)]
     contacts = scoped(Contact, access)
-    leads = contacts.filter(_in("created_at", period.start, period.end))
-    sources = [_Source(leads, "", {"leads": Value(1)})] if "leads" in wanted else []
+    leads = contacts.filter(_in("created_at", [(period.start, period.end)] if basis == "cohort" else spans))
+    sources = [_Source(leads, "", {"leads": Value(1)}, "created_at")] if "leads" in wanted else []
     if set(wanted) & set(MONEY_OUTCOMES) and role_may_see(Payment, access):
-        sources += _money_sources(access, period, basis, now, leads)
+        sources += _money_sources(access, spans, basis, now, leads)
     if set(wanted) & {"booked", "held", "deals", "won"}:
-        sources += _deal_sources(access, period, basis, leads, contacts)
+        sources += _deal_sources(access, spans, basis, leads, contacts)
     return sources
 
 
-def _deal_sources(access: Scope, period: Period, basis: str, leads: QuerySet, contacts: QuerySet) -> list[_Source]:
+def _deal_sources(access: Scope, spans: Spans, basis: str, leads: QuerySet, contacts: QuerySet) -> list[_Source]:
     """Deals created and deals entering booked, held and won, read from the DealFunnel rollup alone (each row
     carries its deal's contact, owner and creation time): a period's rows are index ranges, never a join of every
     deal."""
@@ -223,16 +233,15 @@ def _deal_sources(access: Scope, period: Period, basis: str, leads: QuerySet, co
         deals = deals.filter(contact__in=contacts.values("pk"))
     if basis == "cohort":
         return [_Source(deals.filter(contact__in=leads), "contact", {
-            "deals": Value(1), **{name: _one_if(reached(step, funnel="")) for name, step in STEP_COLUMNS.items()}})]
-    # Deals created in the period; deals first entering booked / held / won in it, each such deal once.
-    created = deals.filter(_in("deal_created_at", period.start, period.end))
-    entered = {name: funnel_entered(step, period, funnel="") for name, step in STEP_COLUMNS.items()}
-    steps = deals.filter(entered["booked"] | entered["held"] | entered["won"])
-    return [_Source(created, "contact", {"deals": Value(1)}),
-            _Source(steps, "contact", {name: _one_if(condition) for name, condition in entered.items()})]
+            "deals": Value(1), **{name: _one_if(reached(step, funnel="")) for name, step in STEP_COLUMNS.items()}},
+            "deal_created_at")]
+    # Deals created in the spans; deals first entering booked / held / won in them, each step on its own day.
+    return [_Source(deals.filter(_in("deal_created_at", spans)), "contact", {"deals": Value(1)}, "deal_created_at"),
+            *(_Source(deals.filter(_in(step_field(step), spans)), "contact", {name: Value(1)}, step_field(step))
+              for name, step in STEP_COLUMNS.items())]
 
 
-def _money_sources(access: Scope, period: Period, basis: str, now: datetime, leads: QuerySet) -> list[_Source]:
+def _money_sources(access: Scope, spans: Spans, basis: str, now: datetime, leads: QuerySet) -> list[_Source]:
     """Collected payments, refunds and withdrawn disputes (minor units) of ad-paid contacts: money only ever
     follows the contact's first payment, which is then its conversion, so only a contact touched by an ad by then
     can be credited with it (under every model: the first touch is the earliest). Stated up front, it also lets
@@ -251,8 +260,7 @@ def _money_sources(access: Scope, period: Period, basis: str, now: datetime, lea
         refunds = refunds.filter(payment__contact__in=leads, created__lt=now)
         disputes = disputes.filter(payment__contact__in=leads, created__lt=now)
     else:
-        payments, refunds, disputes = (rows.filter(_in("created", period.start, period.end))
-                                       for rows in (payments, refunds, disputes))
+        payments, refunds, disputes = (rows.filter(_in("created", spans)) for rows in (payments, refunds, disputes))
     amount = F("amount_minor")
     return [_Source(payments, "contact", {"cash": amount}, "created"),
             _Source(refunds, "payment__contact", {"refunds": amount}, "created"),
@@ -332,39 +340,48 @@ def _credit_sql(access: Scope, period: Period, model: str, basis: str, level: st
     return sql, params
 
 
-def _first_touch_sql(access: Scope, period: Period, basis: str, now: datetime, outcomes: tuple[str, ...], *,
-                     split_at: datetime | None = None) -> tuple[str, list]:
+def first_touch_sql(access: Scope, period: Period | None, basis: str, now: datetime | None, outcomes: tuple[str, ...], *,
+                     spans: Spans | None = None) -> tuple[str, list]:
     """SELECT ad, adset, campaign (the stored first touch's Meta ids as received, NULL when absent) and the sum of
     each outcome over the contacts whose first touch came before their conversion: the first touch model's credit
     (a weight of 1) without a row per contact. Each source's rows read their contact's stored first touch (through
     the covering index contact_first_touch) and are summed per touch; the few thousand touches are then summed over
     the sources. The same contacts and outcomes as `_credit_sql` (the tests hold the two equal).
 
-    With `split_at`, a bucket column comes first: 0 for the rows from that time on, 1 for the earlier ones (each
-    source must say which time places its rows)."""
-    window_end = _window_end(period, basis, now)
-    bucket = "m.bucket, " if split_at else ""
+    On the cash basis the sums are per local day, after two columns day and late_day: a day's credit whatever
+    period it is read in (the first-touch rollup stores them, marketing.first_touch_days). The cash window's end
+    cuts the touches off, so a touch after the day counts only in periods ending on or after the touch's own day
+    (late_day; NULL for a touch by the day's end). `spans` limit the cash basis's rows (the period's when None)."""
+    by_day, tz = basis == "cash", access.workspace.timezone
+    day_columns = "d.day, CASE WHEN d.touch_day > d.day THEN d.touch_day END, " if by_day else ""
     per_source = []
-    for source in _outcome_sources(access, period, basis, now, outcomes):
+    for source in _outcome_sources(access, period, basis, now, outcomes, spans):
         fields = {f"ft_{field}": source.of_contact(f"first_{field}") for field in (
             "touch_at", "touch_ad_id", "touch_adset_id", "touch_campaign_id", "paid_at")}
-        if split_at:
-            fields["bucket"] = _one_if(Q(**{f"{source.time}__lt": split_at}))
+        if by_day:
+            fields["time"] = F(source.time)
         sql, params = source.select(**fields)
         sums = ", ".join(source.outcome(name, "SUM(m.o_{name})") for name in OUTCOMES)
+        if by_day:
+            # A touch at midnight exactly is still within the day before: the window's end is inclusive.
+            days = ("CROSS JOIN LATERAL (SELECT (m.time AT TIME ZONE %s)::date AS day, "
+                    "((m.ft_touch_at - interval '1 microsecond') AT TIME ZONE %s)::date AS touch_day) d")
+            cutoff, params = "COALESCE(m.ft_paid_at, 'infinity')", [*params, tz, tz]
+        else:
+            window_end = _window_end(period, basis, now)
+            days, cutoff, params = "", _cutoff_sql("m.ft_paid_at"), [*params, window_end, window_end]
         per_source.append((f"""
-        SELECT {bucket}m.ft_touch_ad_id, m.ft_touch_adset_id, m.ft_touch_campaign_id, {sums} FROM ({sql}) m
-        WHERE m.ft_touch_at <= {_cutoff_sql("m.ft_paid_at")}
-        GROUP BY {bucket}m.ft_touch_ad_id, m.ft_touch_adset_id, m.ft_touch_campaign_id""",
-                           [*params, window_end, window_end]))
-    union, params = _union(per_source, f"SELECT {'0, ' if split_at else ''}NULL, NULL, NULL"
+        SELECT {day_columns}m.ft_touch_ad_id, m.ft_touch_adset_id, m.ft_touch_campaign_id, {sums} FROM ({sql}) m {days}
+        WHERE m.ft_touch_at <= {cutoff}
+        GROUP BY {day_columns}m.ft_touch_ad_id, m.ft_touch_adset_id, m.ft_touch_campaign_id""", params))
+    union, params = _union(per_source, f"SELECT {'NULL::date, NULL::date, ' if by_day else ''}NULL, NULL, NULL"
                                        f"{', 0' * len(OUTCOMES)} WHERE FALSE")
     sums = ", ".join(f"SUM(o.{name}) AS {name}" for name in OUTCOMES)
-    bucket = "o.bucket, " if split_at else ""
+    days = "o.day, o.late_day, " if by_day else ""
     return f"""
-        SELECT {bucket}NULLIF(o.ad, '') AS ad, NULLIF(o.adset, '') AS adset, NULLIF(o.campaign, '') AS campaign, {sums}
-        FROM ({union}) o ({bucket.replace("o.", "")}ad, adset, campaign, {", ".join(OUTCOMES)})
-        GROUP BY {"1, 2, 3, 4" if split_at else "1, 2, 3"}""", params
+        SELECT {days}NULLIF(o.ad, '') AS ad, NULLIF(o.adset, '') AS adset, NULLIF(o.campaign, '') AS campaign, {sums}
+        FROM ({union}) o ({days.replace("o.", "")}ad, adset, campaign, {", ".join(OUTCOMES)})
+        GROUP BY {"1, 2, 3, 4, 5" if by_day else "1, 2, 3"}""", params
 
 
 def _credit_rows(sql: str, params: list) -> list[tuple]:
@@ -382,7 +399,7 @@ def _credit_rows(sql: str, params: list) -> list[tuple]:
 
 
 def _first_touch_rows(sql: str, params: list) -> list[tuple]:
-    """Run a query over `_first_touch_sql`. Unlike the per-contact CTEs, each source's rows are estimated from
+    """Run a query over `first_touch_sql`. Unlike the per-contact CTEs, each source's rows are estimated from
     their table, and looking up each row's contact in the covering index is the fast plan (hash joins would read
     the whole index once per source): the planner's choice stands."""
     with connection.cursor() as cursor:
@@ -572,26 +589,76 @@ def _moment(basis: str, now: datetime) -> datetime | None:
 @per_request
 def first_touch_sums(access: Scope, period: Period, basis: str, now: datetime | None,
                      outcomes: tuple[str, ...]) -> list[tuple]:
-    """(ad, adset, campaign, *OUTCOMES) per stored first touch (`_first_touch_sql`; money in minor units), once per
-    request: the net revenue KPI and the per-ad money table of the same period read the same rows."""
-    sql, params = _first_touch_sql(access, period, basis, now, outcomes)
+    """(ad, adset, campaign, *OUTCOMES) per stored first touch (money in minor units), once per request: the net
+    revenue KPI and the per-ad money table of the same period read the same rows. The cash basis reads the
+    first-touch rollup (`cash_sums`); the cohort basis, whose outcomes run to now, the raw rows
+    (`first_touch_sql`)."""
+    if basis == "cash":
+        return cash_sums(access, [period], outcomes)[0]
+    sql, params = first_touch_sql(access, period, basis, now, outcomes)
     return _first_touch_rows(sql, params)
+
+
+# The tables whose dirty marks (ptd.rollups) make a day of the first-touch rollup stale: the outcomes' own, and the
+# rollup's, under which writes elsewhere mark the days they move (marketing.first_touch_days).
+CASH_CREDIT_SOURCES = tuple(model._meta.db_table for model in (
+    Contact, DealFunnel, Payment, Refund, Dispute, FirstTouchDay))
+
+
+def _reads_rollup(access: Scope) -> bool:
+    """Whether `access` sees every row the rollup sums (its money only when it sees finance at all)."""
+    return access.role in Contact.ROLE_SCOPE_ALL and access.role in DealFunnel.ROLE_SCOPE_ALL and (
+        not role_may_see(Payment, access) or all(access.role in model.ROLE_SCOPE_ALL for model in (Payment, Refund, Dispute)))
+
+
+def cash_sums(access: Scope, periods: list[Period], outcomes: tuple[str, ...]) -> list[list[tuple]]:
+    """For each period, (ad, adset, campaign, *OUTCOMES) on the cash basis, from the per-day sums of the periods'
+    days (`first_touch_sql` by day) — each cell counted in the periods holding its day and, for a touch after the
+    day, ending on or after the touch (late_day) — in one statement. Readers of the whole workspace take the
+    rollup's days that are clean and compute the dirty ones from the raw rows; the others compute their own rows.
+    Equal to the raw rows (the tests hold them so)."""
+    tz = access.workspace.timezone
+    if any(period.tz.key != tz for period in periods):  # the rollup's days are the workspace's local days
+        raise ValueError(f"period in another time zone than the workspace's {tz}")
+    first, last = min(p.first_day for p in periods), max(p.last_day for p in periods)
+    parts: list[tuple[str, list]] = []
+    if _reads_rollup(access):
+        dirty = list(RollupDirty.objects.filter(workspace=access.workspace, source__in=CASH_CREDIT_SOURCES,
+                                                day__range=(first, last)).values_list("day", flat=True).distinct())
+        money = role_may_see(Payment, access)
+        shown = [name for name in OUTCOMES if name in outcomes and (money or name not in MONEY_OUTCOMES)]
+        columns = ", ".join(name if name in shown else "0" for name in OUTCOMES)
+        parts.append((f"""SELECT day, late_day, ad, adset, campaign, {columns} FROM {FirstTouchDay._meta.db_table}
+            WHERE workspace_id = %s AND day BETWEEN %s AND %s AND day <> ALL(%s::date[])
+              AND ({" OR ".join(f"{name} <> 0" for name in shown) or "FALSE"})""",
+                      [access.workspace.pk, first, last, dirty]))
+        live_days = day_ranges(dirty)
+    else:
+        live_days = [(first, last)]
+    if live_days:
+        parts.append(first_touch_sql(access, None, "cash", None, outcomes, spans=day_spans(live_days, ZoneInfo(tz))))
+    rows_sql, params = _union(parts, "")
+    bounds = ", ".join(["(%s, %s::date, %s::date)"] * len(periods))
+    sums = ", ".join(f"SUM(r.{name})" for name in OUTCOMES)
+    rows = _first_touch_rows(f"""
+        SELECT p.i, r.ad, r.adset, r.campaign, {sums}
+        FROM ({rows_sql}) r (day, late_day, ad, adset, campaign, {", ".join(OUTCOMES)})
+        JOIN (VALUES {bounds}) p (i, first, last)
+          ON r.day BETWEEN p.first AND p.last AND (r.late_day IS NULL OR r.late_day <= p.last)
+        GROUP BY 1, 2, 3, 4""", [*params, *(x for i, p in enumerate(periods) for x in (i, p.first_day, p.last_day))])
+    out: list[list[tuple]] = [[] for _ in periods]
+    for i, *row in rows:
+        out[i].append(tuple(row))
+    return out
 
 
 def net_revenue_with_prior(period: Period, access: Scope) -> None:
     """The cash-basis money sums per first touch of the period and of its prior period (what their net revenue and
-    per-ad money read), from one read of both — one scan of their payments and one hash of the ad-paid contacts
-    instead of two — remembered for the request as first_touch_sums of each. A money row's conversion is never
-    after the row, so the cutoff does not depend on which of the two windows the row falls in. Nothing to do
-    outside a request, or once the period's sums are held (a table read them first)."""
+    per-ad money read), from one read of both, remembered for the request as first_touch_sums of each. Nothing to
+    do outside a request, or once the period's sums are held (a table read them first)."""
     if access.memo is None or not role_may_see(Payment, access) or first_touch_sums.known(
             access, period, "cash", None, MONEY_OUTCOMES):
         return
     prior = period.prior()
-    both = Period(key="custom", label="", first_day=prior.first_day, last_day=period.last_day, tz=period.tz)
-    sql, params = _first_touch_sql(access, both, "cash", None, MONEY_OUTCOMES, split_at=period.start)
-    rows = _first_touch_rows(sql, params)
-    for bucket, which in ((0, period), (1, prior)):
-        first_touch_sums.remember(access, which, "cash", None, MONEY_OUTCOMES,
-                                  value=[row[1:] for row in rows if row[0] == bucket])
-
+    for which, sums in zip((period, prior), cash_sums(access, [period, prior], MONEY_OUTCOMES)):
+        first_touch_sums.remember(access, which, "cash", None, MONEY_OUTCOMES, value=sums)

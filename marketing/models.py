@@ -551,3 +551,30 @@ class Funnel(WorkspaceModel):
 
     def __str__(self):
         return self.name
+
+
+class FirstTouchDay(models.Model):
+    """The first-touch credit of one local day on the cash basis (marketing.first_touch_days), per first touch:
+    the outcomes dated that day (leads created, deals created and first entering booked / held / won, collected
+    payments, refunds, withdrawn disputes; money in minor units) of the contacts whose stored first paid touch
+    came before their first payment. What the money pages sum over a period instead of reading a month of
+    outcomes. Derived rows, kept equal to the raw rows by RollupDirty and rollups_refresh like DailyRollup."""
+
+    workspace = models.ForeignKey("ptd.Workspace", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    late_day = models.DateField(null=True, help_text="Set when the first touch came after `day`: the cell counts only "
+                                                     "in periods ending on or after this day (the touch's own day)")
+    ad = models.CharField(max_length=40, null=True)  # the touch's Meta ids as received, None when absent
+    adset = models.CharField(max_length=40, null=True)
+    campaign = models.CharField(max_length=40, null=True)
+    leads = models.BigIntegerField()
+    booked = models.BigIntegerField()
+    held = models.BigIntegerField()
+    deals = models.BigIntegerField()
+    won = models.BigIntegerField()
+    cash = models.BigIntegerField()
+    refunds = models.BigIntegerField()
+    disputed = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "day"], name="first_touch_day_ws_day")]

@@ -32,7 +32,8 @@ from ptd.models import DailyRollup, RollupDirty, Workspace
 from ptd.periods import Period
 from ptd.scoping import Scope, scoped
 
-MEASURE_MODULES = ["clients.measures", "finance.measures"]
+# The modules that register measures and day tables.
+MEASURE_MODULES = ["clients.measures", "finance.measures", "marketing.first_touch_days"]
 TRIGGER_PREFIX = "ptd_rollup_"
 ALL_TIME = date(1970, 1, 1)  # first_day of "all time up to period end"
 
@@ -89,6 +90,33 @@ def measures() -> dict[str, Measure]:
     return _MEASURES
 
 
+@dataclass(frozen=True)
+class DayTable:
+    """A rollup with a table of its own, per local day, beside DailyRollup's measures (marketing.first_touch_days),
+    kept by the same dirty marks: the days marked under any of `sources` are recomputed by
+    store(workspace=…, runs=…), which replaces the rows of those runs of days (of every day when runs is None)
+    and returns the rows written. Its readers compute the dirty days from the raw rows themselves."""
+
+    name: str
+    sources: tuple[str, ...]
+    store: Callable[..., int]
+
+
+_DAY_TABLES: dict[str, DayTable] = {}
+
+
+def day_table(name: str, *, sources: Iterable[str], store: Callable[..., int]) -> DayTable:
+    if name in _DAY_TABLES:
+        raise ValueError(f"day table {name!r} is registered twice")
+    _DAY_TABLES[name] = DayTable(name, tuple(sources), store)
+    return _DAY_TABLES[name]
+
+
+def day_tables() -> dict[str, DayTable]:
+    measures()  # loads the modules that register them
+    return _DAY_TABLES
+
+
 # ---- computing from the raw rows ----
 
 def _is_date(spec: Measure) -> bool:
@@ -99,7 +127,7 @@ def _is_date(spec: Measure) -> bool:
     return model._meta.get_field(path[-1]).get_internal_type() == "DateField"
 
 
-def _day_ranges(days: Iterable[date]) -> list[tuple[date, date]]:
+def day_ranges(days: Iterable[date]) -> list[tuple[date, date]]:
     """Sorted days as runs of consecutive days (first, last)."""
     runs: list[list[date]] = []
     for day in sorted(set(days)):
@@ -110,15 +138,20 @@ def _day_ranges(days: Iterable[date]) -> list[tuple[date, date]]:
     return [(a, b) for a, b in runs]
 
 
+def day_spans(runs: list[tuple[date, date]], tz: ZoneInfo) -> list[tuple[datetime, datetime]]:
+    """Runs of local days (first, last) as [start, end) times."""
+    return [(datetime.combine(first, time.min, tzinfo=tz), datetime.combine(last + timedelta(days=1), time.min, tzinfo=tz))
+            for first, last in runs]
+
+
 def _on_days(spec: Measure, runs: list[tuple[date, date]], tz: ZoneInfo) -> Q:
     """Rows whose day is in one of the runs: index ranges on the stored time, no per-row conversion."""
     condition = Q(pk__in=[])
-    for first, last in runs:
-        if _is_date(spec):
+    if _is_date(spec):
+        for first, last in runs:
             condition |= Q(**{f"{spec.day_field}__gte": first, f"{spec.day_field}__lte": last})
-        else:
-            start = datetime.combine(first, time.min, tzinfo=tz)
-            end = datetime.combine(last + timedelta(days=1), time.min, tzinfo=tz)
+    else:
+        for start, end in day_spans(runs, tz):
             condition |= Q(**{f"{spec.day_field}__gte": start, f"{spec.day_field}__lt": end})
     return condition
 
@@ -227,7 +260,7 @@ def read(names: Iterable[str], period: Period, access: Scope, *, by: str | None 
             out[name][{"day": day, "staff": staff}.get(by)] += value
     dirty_of = {spec.name: set().union(*(dirty[t] for t, _ in spec.sources)) for spec in wide}
     # The dirty days, computed together (a measure's rows outside its own dirty days are dropped).
-    all_dirty = _day_ranges(set().union(*dirty_of.values()))
+    all_dirty = day_ranges(set().union(*dirty_of.values()))
     add(computed(wide, workspace_id=workspace_id, tz=period.tz, runs=all_dirty),
         keep=lambda name, day: day in dirty_of[name])
     return out
@@ -286,7 +319,10 @@ def rollups_refresh(*, workspace: Workspace) -> int:
         # Every stale measure is recomputed on every dirty day: exact for any day, and simpler than per measure.
         days = {day for _, day in dirty}
         DailyRollup.objects.filter(workspace=workspace, measure__in=[spec.name for spec in stale], day__in=days).delete()
-        _store(workspace, stale, _day_ranges(days))
+        _store(workspace, stale, day_ranges(days))
+    for table in day_tables().values():
+        if days := {day for source, day in dirty if source in table.sources}:
+            table.store(workspace=workspace, runs=day_ranges(days))
     return len(dirty)
 
 
@@ -295,7 +331,8 @@ def rollups_rebuild_workspace(*, workspace: Workspace) -> int:
     """Every measure of the workspace from the raw rows; clears its dirty marks. Returns the cells stored."""
     RollupDirty.objects.filter(workspace=workspace).delete()
     DailyRollup.objects.filter(workspace=workspace).delete()
-    return _store(workspace, list(measures().values()), None)
+    cells = _store(workspace, list(measures().values()), None)
+    return cells + sum(table.store(workspace=workspace, runs=None) for table in day_tables().values())
 
 
 def rollups_refresh_all() -> str:
