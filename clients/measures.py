@@ -46,5 +46,9 @@ for _from, _to in zip(STEP_ORDER, STEP_ORDER[1:]):
     _funnel(f"converted_{_from}_{_to}", step_field(_from), where=lambda to=_to: reached(to, funnel=""))
 _funnel("won_value", step_field(FunnelStep.CLOSED_WON), total="amount")
 _funnel("won_cash", step_field(FunnelStep.CLOSED_WON), total="cash_collected")
+# The ad funnel (marketing intelligence): the deals of ad leads entering booked, held and won. A contact's first
+# touch arriving later marks its deals' days (marketing.first_touch).
+for _step in (FunnelStep.BOOKED, FunnelStep.HELD, FunnelStep.CLOSED_WON):
+    _funnel(f"ad_entered_{_step}", step_field(_step), where=lambda: paid_touch("contact__"))
 _funnel("created", "deal_created_at")
 _funnel("created_won", "deal_created_at", where=lambda: reached(FunnelStep.CLOSED_WON, funnel=""))

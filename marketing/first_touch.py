@@ -11,13 +11,13 @@ the same statement in bulk (the demo loader, whose COPY fires no triggers; the m
 
 from django.db import connection, connections
 
-from clients.models import Contact, Deal
+from clients.models import Contact, Deal, DealFunnel
 from marketing.attribution import paid_touches_sql
 from marketing.models import AttributionEvent, VisitSession, Visitor
 from ptd.rollups import changed_rows_sql, dirty_days_sql, statement_triggers
 
 CONTACTS, EVENTS, VISITS = Contact._meta.db_table, AttributionEvent._meta.db_table, VisitSession._meta.db_table
-DEALS = Deal._meta.db_table
+DEALS, FUNNELS = Deal._meta.db_table, DealFunnel._meta.db_table
 STORED = ("first_touch_at", "first_touch_ad_id", "first_touch_adset_id", "first_touch_campaign_id")
 # What a contact's own touch is made of: a change to any of these can move its first touch.
 TOUCH_FIELDS = ("created_at", "fb_ad_id", "fb_adset_id", "fb_campaign_id", "utm_content", "utm_term",
@@ -27,11 +27,15 @@ VISIT_FIELDS = ("visitor_id", "started_at", "utm_content", "utm_term", "utm_camp
 
 def _update(condition: str, *, into: str = "") -> str:
     """The one definition: store the first paid touch of the contacts that `condition` selects (a template naming
-    the contact's id as {id}, its workspace as {ws}; see paid_touches_sql), and mark the creation days of their
-    deals dirty for the rollups (ad deals count the deals of contacts with a first paid touch). Selects the number
-    of contacts changed (`into` a PL/pgSQL variable, in a trigger)."""
+    the contact's id as {id}, its workspace as {ws}; see paid_touches_sql), and mark dirty for the rollups the
+    creation days of their deals and the days their deals entered booked, held and won (ad deals and the ad
+    funnel count the deals of contacts with a first paid touch). Selects the number of contacts changed (`into` a
+    PL/pgSQL variable, in a trigger)."""
     touches = paid_touches_sql(condition)
     their_deals = f"SELECT d.* FROM {DEALS} d JOIN moved ON d.contact_id = moved.id"
+    # Through the deals: the funnel rows' own contact column is younger than migrations that call this.
+    their_steps = (f"SELECT f.workspace_id, s.t FROM ({their_deals}) d JOIN {FUNNELS} f ON f.deal_id = d.id "
+                   "CROSS JOIN LATERAL unnest(ARRAY[f.booked_at, f.held_at, f.closed_won_at]) AS s(t)")
     return f"""
         WITH moved AS (
             UPDATE {CONTACTS} t SET first_touch_at = f.touched_at, first_touch_ad_id = COALESCE(f.ad, ''),
@@ -44,7 +48,8 @@ def _update(condition: str, *, into: str = "") -> str:
               AND ({", ".join(f"t.{name}" for name in STORED)}) IS DISTINCT FROM
                   (f.touched_at, COALESCE(f.ad, ''), COALESCE(f.adset, ''), COALESCE(f.campaign, ''))
             RETURNING t.id),
-        marked AS ({dirty_days_sql(table=DEALS, column="created_at", rows=their_deals)} RETURNING 1)
+        marked AS ({dirty_days_sql(table=DEALS, column="created_at", rows=their_deals)} RETURNING 1),
+        marked_steps AS ({dirty_days_sql(table=FUNNELS, column="t", rows=their_steps)} RETURNING 1)
         SELECT count(*) {into} FROM moved"""
 
 

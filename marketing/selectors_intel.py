@@ -6,17 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import reduce
-from operator import or_
 
-from django.db.models import Count
 
-from clients import funnel
 from finance.metrics import finance_unavailable
 from finance.selectors import paying_contacts
 from marketing.attribution import MONEY_OUTCOMES, STEP_COLUMNS, attributed
 from marketing.metrics import ad_leads, insight_sums, paid_touch, spend_hidden
 from marketing.models import Ad
+from ptd import rollups
 from ptd.metrics import KPI, kpis, ratio
 from ptd.periods import Period
 from ptd.scoping import Scope, scoped
@@ -59,11 +56,9 @@ class AdFunnel:
 
 def ad_deal_steps(access: Scope, period: Period) -> dict[str, int]:
     """Deals of ad leads (clients.funnel's stage volume: the deal first entered the step in the period) for
-    booked, held and won, in one query over the DealFunnel rollup alone (it carries the deal's contact)."""
-    entered = {name: funnel.entered(step, period, funnel="") for name, step in STEP_COLUMNS.items()}
-    deals = (funnel.funnel_rows_of(access).filter(paid_touch("contact__")).filter(reduce(or_, entered.values()))
-             .order_by())
-    return deals.aggregate(**{name: Count("pk", filter=condition) for name, condition in entered.items()})
+    booked, held and won: the daily measures ad_entered_<step> (clients.measures)."""
+    sums = rollups.totals([f"ad_entered_{step}" for step in STEP_COLUMNS.values()], period, access)
+    return {name: int(sums[f"ad_entered_{step}"]) for name, step in STEP_COLUMNS.items()}
 
 
 def ad_paid_contacts(access: Scope, period: Period) -> int:

@@ -160,22 +160,32 @@ def test_no_trigger_joins_the_two_transition_tables():
 
 
 def test_a_first_touch_arriving_later_makes_the_contacts_deals_ad_deals_at_once(workspace, make_user):
-    """Ad deals (a rollup measure) count the deals of contacts with a first paid touch on the deal's creation day:
-    a touch that arrives after the rollups were stored marks that day dirty, so the stored total moves at once."""
-    from clients.models import Deal
+    """Ad deals and the ad funnel's steps (rollup measures) count the deals of contacts with a first paid touch on
+    the deal's creation day and the days it entered booked, held and won: a touch that arrives after the rollups
+    were stored marks those days dirty, so the stored totals move at once."""
+    from clients.funnel import deal_funnel_refresh
+    from clients.models import Deal, DealFunnel, DealStageHistory
     from ptd import rollups
     from ptd.models import RollupDirty
     from ptd.periods import resolve_period
     from ptd.scoping import Scope
 
     person = Contact.objects.create(workspace=workspace, created_at=at(5))
-    Deal.objects.create(workspace=workspace, hubspot_id="d1", contact=person, created_at=at(6))
+    deal = Deal.objects.create(workspace=workspace, hubspot_id="d1", contact=person, created_at=at(6),
+                               stage_id="122237276")
+    DealStageHistory.objects.bulk_create([DealStageHistory(workspace=workspace, deal=deal, stage_id=stage, entered_at=when)
+                                          for stage, when in (("122237508", at(8)), ("122237276", at(9)))])
+    deal_funnel_refresh(workspace_id=workspace.pk, deal_ids=[deal.pk])
     rollups.rollups_rebuild_workspace(workspace=workspace)
     admin = Scope.of(make_user(workspace, "admin").memberships.select_related("workspace").get())
     october = resolve_period("custom", today=at(25).date(), tz=DUBAI, date_from="2026-10-01", date_to="2026-10-31")
-    assert rollups.total("ad_deals", october, admin) == 0
+    measures = ["ad_deals", "ad_entered_booked", "ad_entered_held", "ad_entered_closed_won"]
+    assert rollups.totals(measures, october, admin) == dict.fromkeys(measures, 0)
     event(workspace, person, at(7), ad_id=AD)
     assert RollupDirty.objects.filter(source=Deal._meta.db_table, day=at(6).date()).exists()
-    assert rollups.total("ad_deals", october, admin) == 1
+    assert set(RollupDirty.objects.filter(source=DealFunnel._meta.db_table).values_list("day", flat=True)) >= {
+        at(8).date(), at(9).date()}
+    moved = {"ad_deals": 1, "ad_entered_booked": 1, "ad_entered_held": 1, "ad_entered_closed_won": 0}
+    assert rollups.totals(measures, october, admin) == moved
     rollups.rollups_refresh(workspace=workspace)
-    assert rollups.total("ad_deals", october, admin) == 1
+    assert rollups.totals(measures, october, admin) == moved
