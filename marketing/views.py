@@ -67,8 +67,22 @@ def _counted(model: str) -> str:
     return "number" if model == "linear" else "count"
 
 
+# The record lists sit below the fold and each reads a month of deals, payments or events: the page is sent
+# without them and each loads itself once the page is shown (its own partial), so the numbers come first.
+LOADED_AFTER_PAGE = ("won-unpaid", "paid-no-deal", "claimed-unpaid")
+
+
 class AttributionPage(AttributionChoice):
     """What /attribution/ shows; each part is computed on first read."""
+
+    @cached_property
+    def lists_shown(self) -> set[str]:
+        """Which record lists this response carries: the one a partial asks for; with the whole page, those whose
+        sort or page is in the URL (a link followed without HTMX)."""
+        if self.request.htmx:
+            return {self.request.GET.get("partial")} & set(LOADED_AFTER_PAGE)
+        return {name for name in LOADED_AFTER_PAGE
+                if f"{name}-sort" in self.request.GET or f"{name}-page" in self.request.GET}
 
     @cached_property
     def kpis(self) -> KPIGroup:
