@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 
-import plotly.graph_objects as go
 
 ZONE_COLOURS = {"purple": "#7c3aed", "green": "#16a34a", "yellow": "#ca8a04", "red": "#dc2626"}
 LAYOUT = dict(margin=dict(l=48, r=16, t=48, b=40), height=320, paper_bgcolor="white", plot_bgcolor="white",
@@ -188,32 +186,31 @@ def calls_by_hour(hours, tz_name: str) -> dict:
     answered: when do leads pick up?"""
     x = [h["hour"] for h in hours]
     labels = [[f"{h:02d}:00–{h:02d}:59"] for h in x]
-    fig = go.Figure()
-    fig.add_bar(name="Answered", x=x, y=[h["answered"] for h in hours], marker_color="#16a34a", customdata=labels,
-                hovertemplate="%{customdata[0]}: %{y} answered<extra></extra>")
-    fig.add_bar(name="Not answered", x=x, y=[h["not_answered"] for h in hours], marker_color="#94a3b8",
-                customdata=labels,
-                hovertemplate="%{customdata[0]}: %{y} not answered (missed, busy, voicemail, failed)<extra></extra>")
+    data = [{"type": "bar", "name": "Answered", "x": x, "y": [h["answered"] for h in hours],
+             "marker": {"color": "#16a34a"}, "customdata": labels,
+             "hovertemplate": "%{customdata[0]}: %{y} answered<extra></extra>"},
+            {"type": "bar", "name": "Not answered", "x": x, "y": [h["not_answered"] for h in hours],
+             "marker": {"color": "#94a3b8"}, "customdata": labels,
+             "hovertemplate": "%{customdata[0]}: %{y} not answered (missed, busy, voicemail, failed)<extra></extra>"}]
     city = tz_name.rsplit("/", 1)[-1].replace("_", " ")
-    fig.update_layout(title="When do calls get answered?", barmode="stack", bargap=0.15,
-                      xaxis=dict(title=f"hour of day ({city} time)", tickmode="array", tickvals=list(range(0, 24, 3)),
-                                 ticktext=[f"{h:02d}h" for h in range(0, 24, 3)], tickangle=0, range=[-0.5, 23.5]),
-                      yaxis=dict(title="calls", rangemode="tozero"),
-                      legend=dict(orientation="h", y=-0.3, traceorder="normal"), **LAYOUT)
-    return json.loads(fig.to_json())
+    return _figure("When do calls get answered?", data, barmode="stack", bargap=0.15,
+                   xaxis={"title": {"text": f"hour of day ({city} time)"}, "tickmode": "array",
+                          "tickvals": list(range(0, 24, 3)), "ticktext": [f"{h:02d}h" for h in range(0, 24, 3)],
+                          "tickangle": 0, "range": [-0.5, 23.5]},
+                   yaxis={"title": {"text": "calls"}, "rangemode": "tozero"},
+                   legend={"orientation": "h", "y": -0.3, "traceorder": "normal"})
 
 
 def speed_to_lead(buckets) -> dict:
     """New leads by time to first call, fastest at the top: within the SLA in green, late in yellow, not called
     yet in red."""
     colours = {"sla": "#16a34a", "late": "#ca8a04", "waiting": "#dc2626"}
-    fig = go.Figure(go.Bar(y=[label for label, _, _ in buckets], x=[n for _, n, _ in buckets], orientation="h",
-                           marker_color=[colours[kind] for _, _, kind in buckets], text=[n for _, n, _ in buckets],
-                           textposition="auto", hovertemplate="%{y}: %{x} leads<extra></extra>"))
-    fig.update_layout(title="How fast are new leads called?",
-                      xaxis=dict(title="leads created in the period", rangemode="tozero"), **LAYOUT)
-    fig.update_layout(margin=dict(l=16, r=16, t=48, b=40), yaxis=dict(automargin=True, autorange="reversed"))
-    return json.loads(fig.to_json())
+    data = [{"type": "bar", "orientation": "h", "y": [label for label, _, _ in buckets], "x": [n for _, n, _ in buckets],
+             "marker": {"color": [colours[kind] for _, _, kind in buckets]}, "text": [n for _, n, _ in buckets],
+             "textposition": "auto", "hovertemplate": "%{y}: %{x} leads<extra></extra>"}]
+    return _figure("How fast are new leads called?", data,
+                   xaxis={"title": {"text": "leads created in the period"}, "rangemode": "tozero"},
+                   margin=dict(l=16, r=16, t=48, b=40), yaxis={"automargin": True, "autorange": "reversed"})
 
 
 # ---------- client pages ----------

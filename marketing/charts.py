@@ -3,13 +3,11 @@ question a chart answers is the heading above it in the page."""
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import date
 
-import plotly.graph_objects as go
 
-from finance.charts import CURRENT_COLOUR, PRIOR_COLOUR, UNTITLED
+from finance.charts import CURRENT_COLOUR, PRIOR_COLOUR, UNTITLED, prior_line
 
 OTHER_LEADS_COLOUR = "#93c5fd"
 
@@ -18,21 +16,16 @@ def new_leads_per_day(current: list[tuple[date, int, int]], prior: list[tuple[da
     """New leads per day of the period, stacked ad leads / other leads, and the prior period's daily total
     (its first day under the period's first day) as a dashed line."""
     days = [d.isoformat() for d, _, _ in current]
-    fig = go.Figure()
-    fig.add_bar(name="From ads", x=days, y=[ad for _, _, ad in current], marker_color=CURRENT_COLOUR,
-                hovertemplate="%{y}")
-    fig.add_bar(name="Other sources", x=days, y=[leads - ad for _, leads, ad in current],
-                marker_color=OTHER_LEADS_COLOUR, hovertemplate="%{y}")
-    fig.add_scatter(name="Prior period (all)", x=days[:len(prior)], y=[leads for _, leads, _ in prior], mode="lines",
-                    line=dict(color=PRIOR_COLOUR, dash="dash", width=2), customdata=[d.strftime("%a %d %b") for d, _, _ in prior],
-                    hovertemplate="%{y} on %{customdata}")
+    data = [{"type": "bar", "name": "From ads", "x": days, "y": [ad for _, _, ad in current],
+             "marker": {"color": CURRENT_COLOUR}, "hovertemplate": "%{y}"},
+            {"type": "bar", "name": "Other sources", "x": days, "y": [leads - ad for _, leads, ad in current],
+             "marker": {"color": OTHER_LEADS_COLOUR}, "hovertemplate": "%{y}"},
+            prior_line("Prior period (all)", days, [leads for _, leads, _ in prior], [d for d, _, _ in prior], "%{y}")]
     peak = max((leads for _, leads, _ in current + prior), default=0)
     # Counts are whole: with few leads, one tick per lead (else Plotly labels 0.5 steps as "1, 1, 2").
-    fig.update_layout(barmode="stack", yaxis=dict(title="new leads", rangemode="tozero", tickformat=",d",
-                                                  dtick=1 if peak <= 5 else None),
-                      xaxis=dict(tickformat="%d %b"), legend=dict(orientation="h", y=-0.2), hovermode="x unified",
-                      **UNTITLED)
-    return json.loads(fig.to_json())
+    yaxis = {"title": {"text": "new leads"}, "rangemode": "tozero", "tickformat": ",d", **({"dtick": 1} if peak <= 5 else {})}
+    return {"data": data, "layout": {**UNTITLED, "barmode": "stack", "yaxis": yaxis, "xaxis": {"tickformat": "%d %b"},
+                                     "legend": {"orientation": "h", "y": -0.2}, "hovermode": "x unified"}}
 
 
 # ---------- attribution war room and money map ----------
