@@ -12,7 +12,7 @@ from datetime import date
 
 from django.db import connection, connections
 
-from clients.models import AttendedMonth, SessionStatus, TrainingSession
+from clients.models import AttendedMonth, Contact, SessionStatus, TrainingSession
 from ptd.models import Workspace
 from ptd.periods import Period
 from ptd.rollups import changed_rows_sql, statement_triggers
@@ -39,15 +39,19 @@ def day_masks(first_day: date, last_day: date) -> list[tuple[date, int]]:
 
 
 def attended_in_sql(access: Scope, period: Period) -> tuple[str, list]:
-    """SELECT contact_id: the clients (as `access` sees them) who attended a session in the period, once each."""
+    """SELECT contact_id: the clients `access` may see who attended a session in the period, once per month they did
+    (to test clients against, not to count). They are limited through the contact: having trained is client state,
+    like being subscribed, so a setter's subscribed leads are seen training too."""
     if period.tz.key != access.workspace.timezone:  # the rollup's days are the workspace's local days
         raise ValueError(f"period in {period.tz.key}, workspace in {access.workspace.timezone}")
     masks = day_masks(period.first_day, period.last_day)
-    rows, params = scoped(AttendedMonth, access).filter(month__in=[m for m, _ in masks]).values(
-        "contact_id", "month", "days").order_by().query.sql_with_params()
+    months = AttendedMonth.objects.filter(workspace_id=access.workspace.pk, month__in=[m for m, _ in masks])
+    if access.role not in Contact.ROLE_SCOPE_ALL:
+        months = months.filter(contact__in=scoped(Contact, access).values("pk"))
+    rows, params = months.values("contact_id", "month", "days").order_by().query.sql_with_params()
     values = ", ".join(["(%s::date, %s::integer)"] * len(masks))
     return (f"SELECT a.contact_id FROM ({rows}) a JOIN (VALUES {values}) m (month, mask) ON m.month = a.month "
-            f"WHERE a.days & m.mask <> 0 GROUP BY a.contact_id", [*params, *(x for pair in masks for x in pair)])
+            f"WHERE a.days & m.mask <> 0", [*params, *(x for pair in masks for x in pair)])
 
 
 def _recompute(pairs: str) -> list[str]:

@@ -6,12 +6,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core.exceptions import EmptyResultSet
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F, Max, Q, QuerySet
 
 from clients.attendance import attended_in_sql
-from clients.models import (Contact, HealthScore, Intervention, InterventionStatus, Package, Priority,
-                            TrainingSession, Zone)
+from clients.models import Contact, HealthScore, Intervention, InterventionStatus, Package, Priority, Zone
 from ptd import rollups
 from ptd.metrics import metric, ratio
 from ptd.periods import Period
@@ -58,70 +57,99 @@ class MemberFigures:
     at_risk_revenue: Decimal
 
 
-@per_request
-def member_figures(access: Scope, period: Period) -> MemberFigures:
-    """The four member KPIs of a period in one query, once per request (the Executive page shows them together):
-    the active members at the period's end, each with its latest health score on or before the last day, whether
-    it trained in the period (attended sessions, read from their own index and grouped by client), and the
-    remaining value of its packages in date when it is in the yellow or red zone."""
+NO_MEMBERS = MemberFigures(members=0, trained=0, avg_health=None, at_risk_revenue=Decimal(0))
+AT_RISK_ZONES = (Zone.YELLOW, Zone.RED)
+
+
+def _member_figures_sql(access: Scope, period: Period) -> tuple[str, list] | None:
+    """SELECT members, trained, average health, at-risk revenue of a period (None: a role that sees no clients). The
+    active members at the period's end, each with its score on the latest scored day by then (hashed against that
+    day's scores), whether it trained in the period (tested against one hash of the period's attended months), and the
+    remaining value of its packages in date looked up only when it is in the yellow or red zone. A member without a
+    score on that day (rare: scoring runs daily for every client with a package) has its latest one before looked up
+    on its own. No CTE: each member is read once, in the pass that counts it."""
     try:
         members, params = active_member_ids(period, access).query.sql_with_params()
-    except EmptyResultSet:  # a role that sees no clients
-        return MemberFigures(members=0, trained=0, avg_health=None, at_risk_revenue=Decimal(0))
-    params = list(params)
-    scores = HealthScore._meta.db_table
+    except EmptyResultSet:
+        return None
+    trained, trained_params = attended_in_sql(access, period)
+    scores, packages = HealthScore._meta.db_table, Package._meta.db_table
+    zones = ", ".join(["%s"] * len(AT_RISK_ZONES))
+    remaining = (f"SELECT sum(p.value * (p.sessions_purchased - p.sessions_used) / p.sessions_purchased) "
+                 f"FROM {packages} p WHERE p.contact_id = m.contact_id AND p.workspace_id = %s "
+                 "AND p.starts_on <= %s AND p.expires_on >= %s")
+    remaining_params = [access.workspace.pk, period.last_day, period.last_day]
     day = scoped(HealthScore, access).filter(date__lte=period.last_day).aggregate(d=Max("date"))["d"]
     if day is None:  # nothing scored by then: no average, nothing at risk
-        latest = f"SELECT m.contact_id, NULL::integer AS total, NULL AS zone FROM ({members}) m"
-    else:
-        # Scoring runs daily for every client with a package, so nearly every member has a score on the latest
-        # scored day: one join on that date. Only a member without one is looked up on its own (contact, date)
-        # index, in a LATERAL subquery gated on that. The members are scoped, so their scores are too.
-        latest = f"""SELECT m.contact_id, COALESCE(d.total, l.total) AS total, COALESCE(d.zone, l.zone) AS zone
-            FROM ({members}) m
-            LEFT JOIN {scores} d ON d.workspace_id = %s AND d.date = %s AND d.contact_id = m.contact_id
-            LEFT JOIN LATERAL (SELECT h.total, h.zone FROM {scores} h
-                               WHERE d.id IS NULL AND h.contact_id = m.contact_id AND h.date <= %s
-                               ORDER BY h.date DESC LIMIT 1) l ON TRUE"""
-        params += [access.workspace.pk, day, period.last_day]
-    packages, sessions = Package._meta.db_table, TrainingSession._meta.db_table
-    if access.role in Contact.ROLE_SCOPE_ALL:
-        # Tens of thousands of members: who trained is read from the attended-months rollup, a row per client and
-        # month rather than every session.
-        trained, trained_params = attended_in_sql(access, period)
-        trained_join = f"LEFT JOIN ({trained}) t ON t.contact_id = l.contact_id"
-    else:
-        # A coach's few dozen members: each is looked up on the (contact, start) index rather than reading the
-        # whole workspace's month of sessions.
-        trained_join = f"""LEFT JOIN LATERAL (SELECT s.contact_id FROM {sessions} s
-            WHERE s.contact_id = l.contact_id AND s.starts_at >= %s AND s.starts_at < %s AND s.status = 'attended'
-            LIMIT 1) t ON TRUE"""
-        trained_params = [period.start, period.end]
-    sql = f"""
-        WITH latest AS MATERIALIZED ({latest})
-        SELECT count(*), count(t.contact_id), avg(l.total),
-               (SELECT sum(p.value * (p.sessions_purchased - p.sessions_used) / p.sessions_purchased)
-                FROM {packages} p JOIN latest r ON r.contact_id = p.contact_id AND r.zone IN (%s, %s)
-                WHERE p.workspace_id = %s AND p.starts_on <= %s AND p.expires_on >= %s)
-        FROM latest l {trained_join}"""
-    params += [Zone.YELLOW, Zone.RED, access.workspace.pk, period.last_day, period.last_day, *trained_params]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        members_count, trained_count, average, at_risk = cursor.fetchone()
-    return MemberFigures(members=members_count, trained=trained_count,
+        return (f"SELECT count(*), count(*) FILTER (WHERE m.contact_id IN ({trained})), NULL::numeric, NULL::numeric "
+                f"FROM ({members}) m", [*trained_params, *params])
+    # The members are scoped, so their scores are too.
+    latest = f"FROM {scores} h WHERE h.contact_id = m.contact_id AND h.date <= %s ORDER BY h.date DESC LIMIT 1"
+    return (f"""
+        SELECT count(*), count(*) FILTER (WHERE m.contact_id IN ({trained})),
+               avg(COALESCE(d.total, (SELECT h.total {latest}))),
+               sum(({remaining})) FILTER (WHERE d.zone IN ({zones})
+                                          OR d.id IS NULL AND (SELECT h.zone IN ({zones}) {latest}))
+        FROM ({members}) m
+        LEFT JOIN {scores} d ON d.workspace_id = %s AND d.date = %s AND d.contact_id = m.contact_id""",
+            [*trained_params, period.last_day, *remaining_params, *AT_RISK_ZONES, *AT_RISK_ZONES, period.last_day,
+             *params, access.workspace.pk, day])
+
+
+def _member_figures(access: Scope, periods: tuple[Period, ...]) -> list[MemberFigures]:
+    """The member figures of each period, all in one statement."""
+    queries = [_member_figures_sql(access, period) for period in periods]
+    read = [query for query in queries if query is not None]
+    if not read:
+        return [NO_MEMBERS] * len(periods)
+    sql = " CROSS JOIN ".join(f"({query}) p{i}" for i, (query, _) in enumerate(read))
+    # The members' union is made distinct by sorting rather than hashing, which the planner prefers: at 100,000 clients
+    # the sort of 80,000 ids is about twice as fast (the whole read 15 % faster). The setting is local to a savepoint
+    # and set back after success, since releasing a savepoint keeps it for an enclosing transaction.
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_hashagg = off")
+        cursor.execute(f"SELECT * FROM {sql}", [p for _, params in read for p in params])
+        row = cursor.fetchone()
+        cursor.execute("SET LOCAL enable_hashagg = on")
+    values = iter(row)
+    return [NO_MEMBERS if query is None else _figures_from(*(next(values) for _ in range(4))) for query in queries]
+
+
+def _figures_from(members: int, trained: int, average, at_risk) -> MemberFigures:
+    """A period's figures from its four columns, rounded as the KPIs show them."""
+    return MemberFigures(members=members, trained=trained,
                          avg_health=None if average is None else Decimal(average).quantize(Decimal("0.1")),
                          at_risk_revenue=Decimal(at_risk or 0).quantize(Decimal("1")))
 
 
+@per_request
+def member_figures(access: Scope, period: Period) -> MemberFigures:
+    """The four member KPIs of a period, once per request (the Executive page shows them together)."""
+    return _member_figures(access, (period,))[0]
+
+
+def member_figures_with_prior(period: Period, access: Scope) -> None:
+    """Read the member figures of the period and of its prior in one statement (one planning and round trip; each
+    period still reads its own members, scores and attended months: one grouped pass over both read as many rows and
+    was slower), remembered for the request. Nothing to do outside a request or once held."""
+    if access.memo is None or member_figures.known(access, period):
+        return
+    prior = period.prior()
+    for which, figures in zip((period, prior), _member_figures(access, (period, prior)), strict=True):
+        member_figures.remember(access, which, value=figures)
+
+
 @metric("active_members", label="Active members", unit="count", source="Packages, Stripe subscriptions",
         formula="distinct contacts with, at period end, a package in date with sessions remaining or an "
-                "active/trialing subscription")
+                "active/trialing subscription",
+        with_prior=member_figures_with_prior)
 def active_members(period: Period, access: Scope):
     return member_figures(access, period).members
 
 
 @metric("avg_health", label="Average health", unit="score", source="Health scores",
-        formula="mean of each active member's latest health score on or before period end")
+        formula="mean of each active member's latest health score on or before period end",
+        with_prior=member_figures_with_prior)
 def avg_health(period: Period, access: Scope):
     return member_figures(access, period).avg_health
 
@@ -129,13 +157,15 @@ def avg_health(period: Period, access: Scope):
 @metric("at_risk_revenue", label="At-risk revenue", unit="AED", source="Packages, health scores",
         higher_is_better=False,
         formula="Σ remaining package value (value × sessions left ÷ sessions bought) of active members in the "
-                "yellow or red zone")
+                "yellow or red zone",
+        with_prior=member_figures_with_prior)
 def at_risk_revenue(period: Period, access: Scope):
     return member_figures(access, period).at_risk_revenue
 
 
 @metric("active_client_rate", label="Active clients", unit="%", source="Sessions feed",
-        formula="active members with ≥ 1 attended session in the period ÷ active members")
+        formula="active members with ≥ 1 attended session in the period ÷ active members",
+        with_prior=member_figures_with_prior)
 def active_client_rate(period: Period, access: Scope):
     figures = member_figures(access, period)
     return ratio(figures.trained, figures.members, 100)
