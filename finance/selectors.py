@@ -5,10 +5,11 @@ per row."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
-from django.db.models import (Case, CharField, Count, DecimalField, ExpressionWrapper, F, IntegerField, Max, OuterRef, Q,
-                              QuerySet, Subquery, Value, When)
+from django.db.models import (Case, CharField, Count, DecimalField, ExpressionWrapper, F, IntegerField, Max, Q,
+                              QuerySet, Value, When)
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Coalesce, Concat, NullIf, Trim
 from django.urls import reverse
@@ -89,24 +90,46 @@ def top_customer_rows_for(access: Scope) -> list[dict]:
 
 # ---- trained but unpaid ----
 
-def trained_unpaid_rows_for(access: Scope, period: Period) -> list[dict]:
-    """The clients counted by the trained_but_unpaid metric: sessions attended in the period, the last of them,
-    their coach and their last collected payment before the period end (older than 90 days, or never), ordered by
-    contact id (the table keeps that order among equal values). The contacts and their sessions are the metric's
-    own, grouped once per request (the KPI card shows their count); one query adds the people by id."""
-    trained = trained_unpaid_sessions(access, period)
-    last_paid = (scoped(Payment, access).filter(contact_id=OuterRef("pk"), status__in=Payment.COLLECTED_STATUSES,
-                                                created__lt=period.end)
-                 .order_by().values("contact_id").annotate(at=Max("created")).values("at"))
-    # The ids as one array parameter: 9,000 placeholders (at 100,000 clients) took longer to build than the query.
-    rows = list(scoped(Contact, access).filter(pk__in=RawSQL("SELECT unnest(%s::bigint[])", [list(trained)]))
-                .order_by("pk").annotate(client=_person(), ref=Concat(Value("#"), Cast("pk", CharField())),
-                                         coach_name=F("coach__name"), url=_url_of("client-detail", "pk"),
-                                         last_paid=Subquery(last_paid))
-                .values("client", "ref", "url", "coach_name", "last_paid", contact_id=F("pk")))
-    for row in rows:
-        row["sessions"], row["last_session"] = trained[row["contact_id"]]
+# Looked up by contact id: for every row only when the table is sorted by one of them, else for the shown rows.
+TRAINED_UNPAID_PEOPLE = ("client", "coach_name", "last_paid")
+
+
+def trained_unpaid_rows_for(access: Scope, period: Period, *,
+                            people: Sequence[str] = TRAINED_UNPAID_PEOPLE) -> list[dict]:
+    """The clients counted by the trained_but_unpaid metric: sessions attended in the period, the last of them, and
+    the `people` columns of TRAINED_UNPAID_PEOPLE (their name, coach and last collected payment before the period
+    end: older than 90 days, or never), ordered by contact id (the table keeps that order among equal values). The
+    contacts and their sessions are the metric's own, grouped once per request (the KPI card shows their count);
+    the table adds the other people columns to the rows of its shown page (trained_unpaid_people_add): 25 clients
+    instead of 9,000 at 100,000."""
+    prefix, suffix = reverse("client-detail", args=[0]).rsplit("0", 1)
+    rows = [{"contact_id": pk, "ref": f"#{pk}", "url": f"{prefix}{pk}{suffix}", "sessions": sessions,
+             "last_session": last}
+            for pk, (sessions, last) in sorted(trained_unpaid_sessions(access, period).items())]
+    trained_unpaid_people_add(access, period, rows, people)
     return rows
+
+
+def trained_unpaid_people_add(access: Scope, period: Period, rows: list[dict], people: Sequence[str]) -> None:
+    """Add the `people` columns (of TRAINED_UNPAID_PEOPLE) to trained-unpaid rows: names and coaches in one query by
+    contact id, last payments in one grouped query of the contacts' payments (for 9,000 rows a third quicker than
+    a subquery per contact)."""
+    # The ids as one array literal: 9,000 placeholders (at 100,000 clients) took longer to build than the query, and
+    # a list parameter is quoted element by element (15 ms).
+    ids = RawSQL("SELECT unnest(%s::bigint[])", ["{" + ",".join(str(row["contact_id"]) for row in rows) + "}"])
+    if rows and (named := [column for column in ("client", "coach_name") if column in people]):
+        lookups = {"client": _person(), "coach_name": F("coach__name")}
+        found = {person.pop("pk"): person for person in scoped(Contact, access).filter(pk__in=ids).order_by()
+                 .annotate(**{column: lookups[column] for column in named}).values("pk", *named)}
+        nobody = dict.fromkeys(named)  # a contact this person may not see
+        for row in rows:
+            row.update(found.get(row["contact_id"], nobody))
+    if rows and "last_paid" in people:
+        last_paid = dict(scoped(Payment, access).filter(contact_id__in=ids, status__in=Payment.COLLECTED_STATUSES,
+                                                        created__lt=period.end)
+                         .order_by().values("contact_id").annotate(at=Max("created")).values_list("contact_id", "at"))
+        for row in rows:
+            row["last_paid"] = last_paid.get(row["contact_id"])
 
 
 def paying_contacts(access: Scope, period: Period, where: Q = Q()) -> int:

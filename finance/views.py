@@ -8,10 +8,11 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 
 from finance import charts
-from finance.metrics import finance_unavailable
+from finance.metrics import finance_unavailable, trained_unpaid_sessions
 from finance.models import FraudAlert, FraudStatus
-from finance.selectors import (fraud_alert_rows_for, fraud_assignees_for, evidence_links, payout_rows_for,
-                               top_customer_rows_for, trained_unpaid_rows_for)
+from finance.selectors import (TRAINED_UNPAID_PEOPLE, fraud_alert_rows_for, fraud_assignees_for, evidence_links,
+                               payout_rows_for, top_customer_rows_for, trained_unpaid_people_add,
+                               trained_unpaid_rows_for)
 from finance.services import fraud_alert_update
 from ptd.metrics import kpis
 from ptd.selectors_dashboard import KPIGroup, revenue_by_day_for
@@ -29,6 +30,9 @@ class StripePage:
 
     def __init__(self, request, period):
         self.request, self.access, self.period = request, request.access, period
+        partial = request.GET.get("partial")
+        # What this response shows (render_page): one partial for htmx, else the whole page.
+        self.shown = {partial} if request.htmx and partial in STRIPE_PARTIALS else set(STRIPE_PARTIALS)
 
     @cached_property
     def unavailable(self) -> str:
@@ -40,6 +44,9 @@ class StripePage:
 
     @cached_property
     def kpis(self) -> KPIGroup:
+        if "trained-unpaid" in self.shown:
+            # The table reads its contacts anyway: the card then counts them instead of reading who attended again.
+            trained_unpaid_sessions(self.access, self.period)
         return KPIGroup(kpis(STRIPE_KPIS, self.period, self.access))
 
     @cached_property
@@ -103,17 +110,27 @@ class StripePage:
 
     @cached_property
     def trained_unpaid(self):
-        return Table(self.request, name="trained-unpaid", rows=trained_unpaid_rows_for(self.access, self.period),
-                     default_sort="-sessions", tiebreak="contact_id", columns=[
-                         Column("client", "Client", link="url", pii=True),
-                         Column("ref", "Client ref", link="url"),
-                         Column("coach_name", "Coach"),
-                         Column("sessions", "Sessions attended", kind="count", help="attended sessions in the period"),
-                         Column("last_session", "Last session", kind="datetime"),
-                         Column("last_paid", "Last payment", kind="datetime",
-                                help="their last successful Stripe payment before the period end (— never)"),
-                     ], empty_message=self._empty(
-                         "Every client who trained in this period paid in the 90 days before its end."))
+        table = Table(self.request, name="trained-unpaid", rows=[],
+                      default_sort="-sessions", tiebreak="contact_id", columns=[
+                          Column("client", "Client", link="url", pii=True),
+                          Column("ref", "Client ref", link="url"),
+                          Column("coach_name", "Coach"),
+                          Column("sessions", "Sessions attended", kind="count", help="attended sessions in the period"),
+                          Column("last_session", "Last session", kind="datetime"),
+                          Column("last_paid", "Last payment", kind="datetime",
+                                 help="their last successful Stripe payment before the period end (— never)"),
+                      ], empty_message=self._empty(
+                          "Every client who trained in this period paid in the 90 days before its end."))
+        # Names, coaches and last payments are looked up for the shown page only, but the column the table is sorted
+        # by for every row (all three for a CSV of every row).
+        if self.request.GET.get("export") == table.name and self.request.GET.get("rows") == "all":
+            everyone = TRAINED_UNPAID_PEOPLE
+        else:
+            everyone = tuple(column for column in TRAINED_UNPAID_PEOPLE if column == table.sort[0])
+        table.rows = trained_unpaid_rows_for(self.access, self.period, people=everyone)
+        trained_unpaid_people_add(self.access, self.period, table.page.object_list,
+                                  [column for column in TRAINED_UNPAID_PEOPLE if column not in everyone])
+        return table
 
 
 def stripe_intelligence(request):
