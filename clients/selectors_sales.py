@@ -206,10 +206,21 @@ def closer_results_for(access: Scope, period: Period, months: list[Period]) -> l
         row = {"pk": pk, "name": name, "url": f"{url_prefix}{pk}{url_suffix}" if pk else "",
                "held": int(held.get(pk, 0)), "won": int(won.get(pk, 0)), "lost": int(lost.get(pk, 0)),
                "won_value": results["won_value"].get(pk, Decimal(0)), "cash": results["won_cash"].get(pk, Decimal(0)),
-               "sales": sales, "month_sales": sales[-1], "target": target}
-        if active or row["held"] or row["won"] or row["lost"] or any(sales):
-            rows.append(_with_rates(row))  # a departed coach stays while their deals are in the numbers
+               "sales": sales, "month_sales": sales[-1], "target": target, "active": active}
+        if _kept(row):
+            rows.append(_with_rates(row))
     return rows
+
+
+def _kept(row: dict) -> bool:
+    """A departed coach stays while their deals are in the numbers."""
+    return row["active"] or row["held"] or row["won"] or row["lost"] or any(row["sales"])
+
+
+def closer_results_of_last_month(rows: list[dict]) -> list[dict]:
+    """closer_results_for(access, period, [months[-1]]) from closer_results_for(access, period, months): the same
+    rows with the last month's sales alone, without reading the wins again."""
+    return [row for row in ({**row, "sales": row["sales"][-1:]} for row in rows) if _kept(row)]
 
 
 def _with_rates(row: dict) -> dict:

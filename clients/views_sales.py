@@ -4,7 +4,8 @@ computed when the template first reads them, so an htmx request for one partial 
 from functools import cached_property
 
 from clients import charts
-from clients.selectors_sales import (aging_for, closer_results_for, month_of, months_up_to, open_deal_rows_for,
+from clients.selectors_sales import (aging_for, closer_results_for, closer_results_of_last_month, month_of, months_up_to,
+                                     open_deal_rows_for,
                                      pipeline_stages_for, totals_of)
 from ptd.metrics import kpi, kpis
 from ptd.tables import Column, Table, export_csv
@@ -98,8 +99,11 @@ class TrackerPage:
 
     @cached_property
     def rows(self):
-        """The closers of the period and this month's sales (reads a month of wins, not the history's six)."""
-        return closer_results_for(self.access, self.period, [self.month])
+        """The closers of the period and this month's sales: alone (the closers partial), a month of wins is read,
+        not the history's six; with the history on the page, its rows cut to this month (one read, not two)."""
+        if self.request.htmx and self.request.GET.get("partial") in TRACKER_PARTIALS:
+            return closer_results_for(self.access, self.period, [self.month])
+        return closer_results_of_last_month(self.history_rows)
 
     @cached_property
     def history_rows(self):

@@ -18,6 +18,7 @@ from clients.models import Contact, Deal, DealStageHistory
 from clients.selectors_sales import (
     aging_for,
     closer_results_for,
+    closer_results_of_last_month,
     month_of,
     months_up_to,
     pipeline_stages_for,
@@ -236,6 +237,23 @@ def test_monthly_sales_totals_every_row(tracker):
     assert by_name["Chen"]["close_rate"] == Decimal("85.7143")  # 6 won, 1 lost
     assert by_name["Asha"]["target_pct"] == Decimal("150.0") and by_name["Dima"]["target_pct"] is None
     assert total["close_rate"] == Decimal("95.2381")  # 20 / 21, from the sums, not a mean of rates
+
+
+@pytest.mark.django_db
+def test_the_history_cut_to_its_last_month_is_the_month_read_alone(tracker, make_staff):
+    """The whole tracker page reads the wins once (six months) and cuts the closers' rows from them: the same rows
+    as reading the month alone, a departed coach with only older sales left out of the month's."""
+    workspace = tracker["coaches"]["Asha"].workspace
+    departed = make_staff(workspace, "coach", name="Departed")
+    departed.is_active = False
+    departed.save()
+    make_deal(workspace, departed, [("booked", at(8, 2)), ("won", at(8, 3))], 500)
+    admin = scope(tracker["users"]["admin"])
+    november = month_of(date(2026, 11, 25), DUBAI)
+    history = closer_results_for(admin, NOV, months_up_to(november, 6))
+    assert "Departed" in {row["name"] for row in history}
+    alone = closer_results_for(admin, NOV, [november])
+    assert closer_results_of_last_month(history) == alone and "Departed" not in {row["name"] for row in alone}
 
 
 @pytest.mark.django_db
