@@ -293,6 +293,10 @@ def test_target_chart_is_a_valid_plotly_figure(tracker):
     assert target.layout.title.text == "On track for November 2026?"
     assert [t.name for t in target.data] == ["Target", "Sales"]
     assert target.data[1].y[-1] == "Asha" and target.data[1].x[-1] == 15000.0  # best seller on top
+    many = [{"name": f"Coach {i}", "month_sales": Decimal(i), "target": None, "target_pct": None} for i in range(40)]
+    capped = go.Figure(charts.sales_vs_target(many, "November 2026"))
+    assert capped.data[1].y == tuple(f"Coach {i}" for i in range(25, 40))  # the 15 best, the best on top
+    assert "the 15 best sellers of 40" in capped.layout.title.text
 
 
 @pytest.mark.django_db
