@@ -12,6 +12,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
 from django.db.models import (Case, CharField, Count, DurationField, ExpressionWrapper, F, FilteredRelation,
                               IntegerField, Q, QuerySet, Sum, Value, When)
 from django.db.models.functions import Cast, Coalesce, Concat, Extract, Trim
@@ -171,10 +173,16 @@ def _sums_by_owner(access: Scope, wanted: list[tuple[str, str, Period]]) -> dict
         rows = (scoped(spec.model, access)
                 .filter(**{f"{day}__gte": min(w.start for *_, w in group), f"{day}__lt": max(w.end for *_, w in group)})
                 .values(spec.staff).annotate(**aggregates).order_by())
-        for row in rows:
-            for key in aggregates:
-                if row[key]:
-                    out[key][row[spec.staff]] = Decimal(row[key])
+        try:
+            sql, params = rows.query.sql_with_params()
+        except EmptyResultSet:  # a role that sees none of these deals
+            continue
+        with connection.cursor() as cursor:  # plain tuples: 1,400 owners × a dozen sums skip the ORM's converters
+            cursor.execute(sql, params)
+            for owner, *values in cursor.fetchall():
+                for key, value in zip(aggregates, values):
+                    if value:
+                        out[key][owner] = Decimal(value)
     return out
 
 
@@ -192,9 +200,9 @@ def closer_results_for(access: Scope, period: Period, months: list[Period]) -> l
                           + [(f"month{i}", "won_value", month) for i, month in enumerate(months)])
     results = {}
     for key, by_owner in sums.items():  # closer (None: a deal not owned by a closer) → value; adds up to the whole
-        grouped = results[key] = defaultdict(Decimal)
-        for owner, value in by_owner.items():
-            grouped[owner if owner in closers else None] += value
+        results[key] = {owner: value for owner, value in by_owner.items() if owner in closers}
+        if others := [value for owner, value in by_owner.items() if owner not in closers]:
+            results[key][None] = sum(others, Decimal(0))
     held, lost, won = (results[f"entered_{s}"] for s in (FunnelStep.HELD, FunnelStep.CLOSED_LOST, FunnelStep.CLOSED_WON))
     monthly = [results[f"month{i}"] for i in range(len(months))]
     if any(counts.get(None) for counts in (held, lost, won, *monthly)):

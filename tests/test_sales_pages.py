@@ -347,3 +347,11 @@ def test_owner_sums_are_the_measures_per_owner(tracker):
     assert sums["won_value"] == {chen: Decimal("11050")} and sums["entered_closed_won"] == {chen: 6}
     assert sums["entered_closed_lost"] == {chen: 1} and sums["entered_held"] == {chen: 7}
     assert sums["month4"] == {}  # October: Chen sold nothing
+
+
+@pytest.mark.django_db
+def test_a_coach_without_a_staff_link_sees_no_closers(tracker):
+    admin = scope(tracker["users"]["admin"])
+    unlinked = Scope(user_id=admin.user_id, workspace=admin.workspace, role="coach", staff_id=None)
+    november = month_of(date(2026, 11, 25), DUBAI)
+    assert closer_results_for(unlinked, NOV, months_up_to(november, 6)) == []
