@@ -137,6 +137,13 @@ class TrackerPage:
     def target_chart(self):
         return charts.sales_vs_target(self.rows, self.month.label)
 
+    @property
+    def target_chart_note(self) -> str:
+        """What the chart leaves out, said above it."""
+        if len(self.rows) <= charts.TARGET_CHART_BARS:
+            return ""
+        return f"The {charts.TARGET_CHART_BARS} best sellers of {len(self.rows):,}; the table above has every one."
+
     @cached_property
     def history(self):
         rows = [{"pk": r["pk"], "name": r["name"], "url": r["url"], "total": sum(r["sales"]),
