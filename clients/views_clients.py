@@ -20,7 +20,7 @@ from clients.selectors_health import latest_scored_day
 from clients.selectors_interventions import intervention_effectiveness
 from ptd.models import Role
 from ptd.tables import Column, Table, export_csv
-from ptd.views import render_page, require_page
+from ptd.views import render_page, require_page, shown_partials
 
 SEARCH_MAX_LENGTH = 100
 NOTE_MAX_LENGTH = 4000
@@ -144,7 +144,7 @@ def client_detail(request, contact_id: int):
     if (response := export_csv(request, *tables.values())):
         return response
     partials = ["summary", "history", "interventions", "timeline", *tables]
-    shown = _shown_partials(request, partials)
+    shown = shown_partials(request, partials)
     tz = ZoneInfo(request.workspace.timezone)
     name = (contact.full_name or contact.email_normalized or f"Client {contact.pk}") if access.can_see_pii \
         else f"Client {contact.pk}"
@@ -167,13 +167,6 @@ def client_detail(request, contact_id: int):
     return render_page(request, "clients/client_detail.html", context, partials)
 
 
-def _shown_partials(request, partials: list[str]) -> set[str]:
-    """The sections this request renders: one when htmx asks for a partial (a live refresh fetches each section
-    on its own, so only its data is read), else all of them."""
-    wanted = request.GET.get("partial")
-    return {wanted} if request.htmx and wanted in partials else set(partials)
-
-
 # ---- /interventions/ ------------------------------------------------------------------------------
 
 def interventions(request):
@@ -188,7 +181,7 @@ def interventions(request):
     unassigned = request.GET.get("assigned") == "none"
     assigned_to = None if unassigned else _staff_param(request, "assigned", assignees, "assignee")
     partials = ["effectiveness", "queue", "by-kind"]
-    shown = _shown_partials(request, partials)
+    shown = shown_partials(request, partials)
     selected = _selected_card(request) if "queue" in shown else None
     params = request.GET.copy()
     for name in ("iv", "partial", "export", "rows"):

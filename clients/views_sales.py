@@ -9,7 +9,7 @@ from clients.selectors_sales import (aging_for, closer_results_for, closer_resul
                                      pipeline_stages_for, totals_of)
 from ptd.metrics import kpi, kpis
 from ptd.tables import Column, Table, export_csv
-from ptd.views import page_period, render_page, require_page
+from ptd.views import page_period, render_page, require_page, shown_partials
 
 PIPELINE_KPIS = ["conversion_rate", "close_rate", "ghost_rate", "answer_rate", "cash_collected", "collection_rate"]
 PIPELINE_PARTIALS = ["pipeline-kpis", "funnel", "aging", "open-deals"]
@@ -101,7 +101,7 @@ class TrackerPage:
     def rows(self):
         """The closers of the period and this month's sales: alone (the closers partial), a month of wins is read,
         not the history's six; with the history on the page, its rows cut to this month (one read, not two)."""
-        if self.request.htmx and self.request.GET.get("partial") in TRACKER_PARTIALS:
+        if "sales-history" not in shown_partials(self.request, TRACKER_PARTIALS):
             return closer_results_for(self.access, self.period, [self.month])
         return closer_results_of_last_month(self.history_rows)
 

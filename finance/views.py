@@ -17,7 +17,7 @@ from finance.services import fraud_alert_update
 from ptd.metrics import kpis
 from ptd.selectors_dashboard import KPIGroup, revenue_by_day_for
 from ptd.tables import Column, Table, export_csv
-from ptd.views import page_period, render_page, require_page
+from ptd.views import page_period, render_page, require_page, shown_partials
 
 STRIPE_KPIS = ["gross_volume", "cash_collected", "refunds", "disputes", "failed_payments", "mrr",
                "active_subscriptions", "trained_but_unpaid"]
@@ -30,9 +30,7 @@ class StripePage:
 
     def __init__(self, request, period):
         self.request, self.access, self.period = request, request.access, period
-        partial = request.GET.get("partial")
-        # What this response shows (render_page): one partial for htmx, else the whole page.
-        self.shown = {partial} if request.htmx and partial in STRIPE_PARTIALS else set(STRIPE_PARTIALS)
+        self.shown = shown_partials(request, STRIPE_PARTIALS)
 
     @cached_property
     def unavailable(self) -> str:

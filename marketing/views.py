@@ -16,7 +16,7 @@ from marketing.selectors import (adset_for, attribution_kpis_for, campaign_for,
                                  truth_triangle_for, won_without_payment_rows)
 from ptd.selectors_dashboard import KPIGroup
 from ptd.tables import Column, Table, export_csv
-from ptd.views import page_period, render_page, require_page
+from ptd.views import page_period, render_page, require_page, shown_partials
 
 MODEL_LABELS = {"first": "First touch", "last": "Last touch", "linear": "Linear"}
 BASIS_LABELS = {"cash": "Cash (payment date)", "cohort": "Cohort (lead date)"}
@@ -80,7 +80,7 @@ class AttributionPage(AttributionChoice):
         """Which record lists this response carries: the one a partial asks for; with the whole page, those whose
         sort or page is in the URL (a link followed without HTMX)."""
         if self.request.htmx:
-            return {self.request.GET.get("partial")} & set(LOADED_AFTER_PAGE)
+            return shown_partials(self.request, ATTRIBUTION_PARTIALS) & set(LOADED_AFTER_PAGE)
         return {name for name in LOADED_AFTER_PAGE
                 if f"{name}-sort" in self.request.GET or f"{name}-page" in self.request.GET}
 

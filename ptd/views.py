@@ -40,6 +40,13 @@ def page_period(request, default: str = "last_30_days") -> Period:
         raise BadRequest(str(exc)) from exc
 
 
+def shown_partials(request, partials: Iterable[str]) -> set[str]:
+    """The sections this request renders (render_page): one when htmx asks for a partial (a live refresh fetches
+    each section on its own, so only its data is read), else all of them."""
+    wanted, partials = request.GET.get("partial"), set(partials)
+    return {wanted} if request.htmx and wanted in partials else partials
+
+
 def render_page(request, template: str, context: dict, partials: Iterable[str]):
     """The whole page, or with `HX-Request` and `?partial=<name>` only that partial (its element has id=name)."""
     partial = request.GET.get("partial")
