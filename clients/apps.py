@@ -16,9 +16,10 @@ class ClientsConfig(AppConfig):
 
 def _install_first_call_trigger(sender, using="default", **kwargs):
     """After every migrate (the test database's too), calls keep their contact's first_call_at and sessions their
-    client's attended months."""
-    from clients import attendance
+    client's attended months; packages and subscriptions their contact's membership spans."""
+    from clients import attendance, membership
     from clients.first_times import FIRST_CALL
 
     FIRST_CALL.install(using)
     attendance.install(using)
+    membership.install(using)

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
+from functools import reduce
+from operator import or_
 
 from django.core.exceptions import EmptyResultSet
-from django.db import connection, transaction
-from django.db.models import F, Max, Q, QuerySet
+from django.db import connection
+from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 
 from clients.attendance import attended_in_sql
-from clients.models import Contact, HealthScore, Intervention, InterventionStatus, Package, Priority, Zone
+from clients.models import (Contact, HealthScore, Intervention, InterventionStatus, MemberSpan, Package,
+                            PeriodMemberFigures, Priority, TrainingSession, Zone)
 from ptd import rollups
 from ptd.metrics import metric, ratio
+from ptd.models import RollupDirty
 from ptd.periods import Period
 from ptd.scoping import Scope, per_request, scoped
 
@@ -28,25 +34,18 @@ def new_leads(period: Period, access: Scope):
     return rollups.total("leads", period, access)
 
 
-def active_member_ids(period: Period, access: Scope) -> QuerySet:
-    """Contact ids of the members active at the end of the period: a package in date with sessions remaining
-    or an active/trialing subscription (package sessions_used is today's count). A UNION to nest in other
-    queries (never 100,000 ids in Python), read from the packages and subscriptions in force rather than by
-    testing every contact."""
-    from finance.models import Subscription
-
+def member_spans(period: Period, access: Scope) -> QuerySet:
+    """The membership spans (clients.membership) of the members at the end of the period: a package in date with
+    sessions remaining or an active/trialing subscription (package sessions_used is today's count). One index range,
+    one span per member, to nest in other queries (never 100,000 ids in Python)."""
     last = period.last_day
-    packages = scoped(Package, access).filter(starts_on__lte=last, expires_on__gte=last,
-                                              sessions_used__lt=F("sessions_purchased"))
-    # Subscriptions are finance rows (hidden from coaches), but being subscribed is client state: they are
-    # limited through the contact. Admins and viewers see every contact, so that join (which would read
-    # every contact) is left out for them.
-    subscriptions = Subscription.objects.filter(workspace_id=access.workspace.pk, contact__isnull=False,
-                                                status__in=["active", "trialing"], created__lt=period.end)
-    if access.role not in Contact.ROLE_SCOPE_ALL:
-        subscriptions = subscriptions.filter(contact__in=scoped(Contact, access))
-    # No ORDER BY anywhere: the models' default orderings would sort each part for nothing.
-    return packages.values("contact_id").order_by().union(subscriptions.values("contact_id").order_by()).order_by()
+    spans = MemberSpan.objects.filter(workspace_id=access.workspace.pk, starts_on__lte=last, ends_on__gte=last)
+    if access.role in Contact.ROLE_SCOPE_ALL:
+        return spans
+    # Being a member is client state, limited through the contact; a role that may not see packages (a setter) sees
+    # the members its contacts are through a subscription.
+    spans = spans.filter(contact__in=scoped(Contact, access))
+    return spans if access.role in Package.ROLE_SCOPE else spans.filter(subscribed=True)
 
 
 @dataclass(frozen=True)
@@ -63,22 +62,17 @@ AT_RISK_ZONES = (Zone.YELLOW, Zone.RED)
 
 def _member_figures_sql(access: Scope, period: Period) -> tuple[str, list] | None:
     """SELECT members, trained, average health, at-risk revenue of a period (None: a role that sees no clients). The
-    active members at the period's end, each with its score on the latest scored day by then (hashed against that
-    day's scores), whether it trained in the period (tested against one hash of the period's attended months), and the
-    remaining value of its packages in date looked up only when it is in the yellow or red zone. A member without a
-    score on that day (rare: scoring runs daily for every client with a package) has its latest one before looked up
-    on its own. No CTE: each member is read once, in the pass that counts it."""
+    members at the period's end (their spans), each with its score on the latest scored day by then (hashed against
+    that day's scores), whether it trained in the period (tested against one hash of the period's attended months),
+    and its span's remaining package value when it is in the yellow or red zone. A member without a score on that day
+    (rare: scoring runs daily for every client with a package) has its latest one before looked up on its own."""
     try:
-        members, params = active_member_ids(period, access).query.sql_with_params()
+        members, params = member_spans(period, access).values("contact_id", "remaining").order_by().query.sql_with_params()
     except EmptyResultSet:
         return None
     trained, trained_params = attended_in_sql(access, period)
-    scores, packages = HealthScore._meta.db_table, Package._meta.db_table
+    scores = HealthScore._meta.db_table
     zones = ", ".join(["%s"] * len(AT_RISK_ZONES))
-    remaining = (f"SELECT sum(p.value * (p.sessions_purchased - p.sessions_used) / p.sessions_purchased) "
-                 f"FROM {packages} p WHERE p.contact_id = m.contact_id AND p.workspace_id = %s "
-                 "AND p.starts_on <= %s AND p.expires_on >= %s")
-    remaining_params = [access.workspace.pk, period.last_day, period.last_day]
     day = scoped(HealthScore, access).filter(date__lte=period.last_day).aggregate(d=Max("date"))["d"]
     if day is None:  # nothing scored by then: no average, nothing at risk
         return (f"SELECT count(*), count(*) FILTER (WHERE m.contact_id IN ({trained})), NULL::numeric, NULL::numeric "
@@ -88,31 +82,54 @@ def _member_figures_sql(access: Scope, period: Period) -> tuple[str, list] | Non
     return (f"""
         SELECT count(*), count(*) FILTER (WHERE m.contact_id IN ({trained})),
                avg(COALESCE(d.total, (SELECT h.total {latest}))),
-               sum(({remaining})) FILTER (WHERE d.zone IN ({zones})
-                                          OR d.id IS NULL AND (SELECT h.zone IN ({zones}) {latest}))
+               sum(m.remaining) FILTER (WHERE d.zone IN ({zones})
+                                        OR d.id IS NULL AND (SELECT h.zone IN ({zones}) {latest}))
         FROM ({members}) m
         LEFT JOIN {scores} d ON d.workspace_id = %s AND d.date = %s AND d.contact_id = m.contact_id""",
-            [*trained_params, period.last_day, *remaining_params, *AT_RISK_ZONES, *AT_RISK_ZONES, period.last_day,
+            [*trained_params, period.last_day, *AT_RISK_ZONES, *AT_RISK_ZONES, period.last_day,
              *params, access.workspace.pk, day])
 
 
-def _member_figures(access: Scope, periods: tuple[Period, ...]) -> list[MemberFigures]:
-    """The member figures of each period, all in one statement."""
+def live_member_figures(access: Scope, periods: Sequence[Period]) -> list[MemberFigures]:
+    """The member figures of each period computed from the spans, scores and attended months, all in one statement."""
     queries = [_member_figures_sql(access, period) for period in periods]
     read = [query for query in queries if query is not None]
     if not read:
         return [NO_MEMBERS] * len(periods)
     sql = " CROSS JOIN ".join(f"({query}) p{i}" for i, (query, _) in enumerate(read))
-    # The members' union is made distinct by sorting rather than hashing, which the planner prefers: at 100,000 clients
-    # the sort of 80,000 ids is about twice as fast (the whole read 15 % faster). The setting is local to a savepoint
-    # and set back after success, since releasing a savepoint keeps it for an enclosing transaction.
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_hashagg = off")
+    with connection.cursor() as cursor:
         cursor.execute(f"SELECT * FROM {sql}", [p for _, params in read for p in params])
         row = cursor.fetchone()
-        cursor.execute("SET LOCAL enable_hashagg = on")
     values = iter(row)
     return [NO_MEMBERS if query is None else _figures_from(*(next(values) for _ in range(4))) for query in queries]
+
+
+# What the member figures of a period ending on day D read from days up to D: who is a member (the spans, marked
+# from the earliest day a package or subscription write changed), the latest scores by then and who trained.
+MEMBER_FIGURE_SOURCES = (MemberSpan._meta.db_table, HealthScore._meta.db_table, TrainingSession._meta.db_table)
+
+
+def _stored_member_figures(access: Scope, periods: Sequence[Period]) -> dict[tuple[date, date], MemberFigures]:
+    """(first day, last day) → the stored figures of those of the periods that are stored and clean: no dirty mark of
+    their sources on a day up to their last day (clients.member_periods). Workspace-wide figures: for admins and
+    viewers only."""
+    if access.role not in Contact.ROLE_SCOPE_ALL:
+        return {}
+    wanted = reduce(or_, (Q(first_day=p.first_day, last_day=p.last_day) for p in periods))
+    marks = RollupDirty.objects.filter(workspace_id=access.workspace.pk, source__in=MEMBER_FIGURE_SOURCES,
+                                       day__lte=OuterRef("last_day"))
+    rows = (PeriodMemberFigures.objects.filter(wanted, workspace_id=access.workspace.pk).filter(~Exists(marks))
+            .values_list("first_day", "last_day", "members", "trained", "avg_health", "at_risk_revenue"))
+    return {(first, last): MemberFigures(members, trained, avg, at_risk) for first, last, members, trained, avg, at_risk
+            in rows}
+
+
+def _member_figures(access: Scope, periods: tuple[Period, ...]) -> list[MemberFigures]:
+    """The member figures of each period: stored where clean, the rest computed in one statement."""
+    stored = _stored_member_figures(access, periods)
+    missing = [p for p in periods if (p.first_day, p.last_day) not in stored]
+    computed = dict(zip(missing, live_member_figures(access, missing), strict=True)) if missing else {}
+    return [stored.get((p.first_day, p.last_day)) or computed[p] for p in periods]
 
 
 def _figures_from(members: int, trained: int, average, at_risk) -> MemberFigures:
@@ -129,9 +146,8 @@ def member_figures(access: Scope, period: Period) -> MemberFigures:
 
 
 def member_figures_with_prior(period: Period, access: Scope) -> None:
-    """Read the member figures of the period and of its prior in one statement (one planning and round trip; each
-    period still reads its own members, scores and attended months: one grouped pass over both read as many rows and
-    was slower), remembered for the request. Nothing to do outside a request or once held."""
+    """Read the member figures of the period and of its prior together (the stored ones in one query, the others in one
+    statement), remembered for the request. Nothing to do outside a request or once held."""
     if access.memo is None or member_figures.known(access, period):
         return
     prior = period.prior()

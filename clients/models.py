@@ -325,6 +325,48 @@ class Package(WorkspaceModel):
         return self.sessions_purchased - self.sessions_used
 
 
+class MemberSpan(WorkspaceModel):
+    """Days a contact is a member — a package in date with sessions remaining, or an active/trialing Stripe
+    subscription from its creation day on — cut wherever the packages in date change, so each span has one remaining
+    package value (Σ value × sessions left ÷ sessions bought, today's counts). A rollup of packages and subscriptions
+    kept by statement triggers (clients.membership): "the members at day D" is one index range with no duplicates,
+    where the packages and subscriptions in force had to be merged and made distinct (80,000 ids sorted per period at
+    100,000 clients)."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+", db_index=False)
+    starts_on = models.DateField()
+    ends_on = models.DateField(help_text="Last day; 9999-12-31 while a subscription lasts")
+    remaining = models.DecimalField(max_digits=18, decimal_places=6, help_text="AED left on the packages in date")
+    subscribed = models.BooleanField(help_text="A subscription covers the span (setters see members through these)")
+
+    ROLE_SCOPE = {"coach": "contact__coach"}
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["contact", "starts_on"], name="memberspan_unique")]
+        indexes = [models.Index(fields=["workspace", "ends_on"], include=["starts_on", "contact", "remaining",
+                                                                           "subscribed"], name="memberspan_ws_ends")]
+
+
+class PeriodMemberFigures(models.Model):
+    """The member figures of a reporting period (clients.metrics: active members, those who trained, average health,
+    at-risk revenue), workspace-wide, stored for the named periods of today and their priors (clients.member_periods)
+    so a page reads them instead of joining 80,000 members to their scores and sessions twice. Derived rows, kept
+    exact by RollupDirty like DailyRollup: a mark under one of the figures' sources on a day up to the period's last
+    day makes the stored row stale, and readers compute it live until rollups_refresh stores it again."""
+
+    workspace = models.ForeignKey("ptd.Workspace", on_delete=models.CASCADE, related_name="+")
+    first_day = models.DateField()
+    last_day = models.DateField()
+    members = models.IntegerField()
+    trained = models.IntegerField()
+    avg_health = models.DecimalField(max_digits=5, decimal_places=1, null=True)
+    at_risk_revenue = models.DecimalField(max_digits=16, decimal_places=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "first_day", "last_day"],
+                                               name="periodmemberfigures_unique")]
+
+
 class SessionStatus(models.TextChoices):
     SCHEDULED = "scheduled", "Scheduled"
     ATTENDED = "attended", "Attended"

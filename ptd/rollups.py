@@ -33,7 +33,7 @@ from ptd.periods import Period
 from ptd.scoping import Scope, scoped
 
 # The modules that register measures and day tables.
-MEASURE_MODULES = ["clients.measures", "finance.measures", "marketing.first_touch_days"]
+MEASURE_MODULES = ["clients.measures", "finance.measures", "marketing.first_touch_days", "clients.member_periods"]
 TRIGGER_PREFIX = "ptd_rollup_"
 ALL_TIME = date(1970, 1, 1)  # first_day of "all time up to period end"
 

@@ -13,11 +13,14 @@ from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 
 from clients.attendance import attended_in_sql
+from clients.member_periods import member_periods_store, named_periods
 from clients.metrics import MemberFigures, member_figures
-from clients.models import Contact, HealthScore, Package, TrainingSession
+from clients.models import Contact, HealthScore, Package, PeriodMemberFigures, TrainingSession
 from finance.models import Subscription
 from ptd.metrics import kpis
+from ptd.models import RollupDirty
 from ptd.periods import resolve_period
+from ptd.rollups import day_ranges
 from ptd.scoping import Scope, scoped
 
 DUBAI = ZoneInfo("Asia/Dubai")
@@ -137,3 +140,75 @@ def test_the_data_has_the_cases_the_figures_must_handle(world):
                                      sessions_used__lt=F("sessions_purchased")).values_list("contact_id", flat=True)
     assert HealthScore.objects.filter(contact_id__in=members, date__lt=day).exclude(
         contact__health_scores__date=day).exists()
+
+
+def _refresh(workspace) -> None:
+    """What rollups_refresh does for the stored member figures, on the fixture's today: take the marks, store again."""
+    marks = RollupDirty.objects.filter(workspace=workspace)
+    days = set(marks.values_list("day", flat=True))
+    marks.delete()
+    if days:
+        member_periods_store(workspace=workspace, runs=day_ranges(days), today=TODAY)
+
+
+def _read_from_store(access, period) -> bool:
+    """Whether the period's figures were read without computing them (no membership span read)."""
+    with CaptureQueriesContext(connection) as queries:
+        member_figures(access, period)
+    return not any('FROM "clients_memberspan"' in q["sql"] for q in queries)
+
+
+def test_stored_figures_equal_the_definitions_and_are_never_read_stale(world):
+    """The named periods' stored figures equal the definitions; a write of any source (a package used up, a
+    subscription cancelled, a package removed, a session attended, a score) makes the periods it changes computed live
+    until the refresh stores them again, so a read always equals the definitions."""
+    admin = scope(world["admin"])
+    workspace = admin.workspace
+    RollupDirty.objects.filter(workspace=workspace).delete()  # the fixture's own writes
+    member_periods_store(workspace=workspace, runs=None, today=TODAY)
+    periods = named_periods(workspace, TODAY)
+    assert PeriodMemberFigures.objects.filter(workspace=workspace).count() == len(
+        {(p.first_day, p.last_day) for p in periods}) > 6
+    for period in periods:
+        assert _read_from_store(admin, period)
+        assert member_figures(admin, period) == by_definition(admin, period), period
+
+    used_up, removed, *others = Package.objects.filter(starts_on__lte=TODAY - timedelta(days=8), expires_on__gte=TODAY,
+                                                      sessions_used__lt=F("sessions_purchased"))
+    subscription = Subscription.objects.filter(status__in=["active", "trialing"], created__lt=PERIODS[1].start).first()
+    idle = Contact.objects.filter(pk__in=[p.contact_id for p in others]).exclude(
+        training_sessions__status="attended", training_sessions__starts_at__gte=PERIODS[1].start).first()
+    writes = {
+        "a package used up": lambda: Package.objects.filter(pk=used_up.pk).update(sessions_used=F("sessions_purchased")),
+        "a subscription cancelled": lambda: Subscription.objects.filter(pk=subscription.pk).update(status="canceled"),
+        "a package removed": lambda: Package.objects.filter(pk=removed.pk).delete(),
+        "a session attended yesterday": lambda: TrainingSession.objects.create(
+            workspace=workspace, source_id="late", contact=idle, status="attended",
+            starts_at=datetime.combine(TODAY - timedelta(days=1), time(10), DUBAI)),
+        "today's score of a member": lambda: HealthScore.objects.update_or_create(
+            workspace=workspace, contact_id=others[0].contact_id, date=TODAY,
+            defaults={"total": Decimal("12.5"), "zone": "red"}),
+    }
+    for write, do in writes.items():
+        before = {p: by_definition(admin, p) for p in periods}
+        do()
+        after = {p: by_definition(admin, p) for p in periods}
+        assert before != after, f"{write} changes no figure: the test would not see a stale row"
+        for period in periods:
+            assert member_figures(admin, period) == after[period], (write, period)
+        _refresh(workspace)
+        for period in periods:
+            assert _read_from_store(admin, period), (write, period)
+            assert member_figures(admin, period) == after[period], (write, period)
+
+
+def test_stored_figures_serve_admins_and_viewers_only(world):
+    """A coach's own members are computed for them, never read from the workspace's stored figures."""
+    workspace = scope(world["admin"]).workspace
+    member_periods_store(workspace=workspace, runs=None, today=TODAY)
+    RollupDirty.objects.filter(workspace=workspace).delete()
+    period = named_periods(workspace, TODAY)[0]
+    assert _read_from_store(scope(world["viewer"]), period)
+    coach = scope(world["coach"])
+    assert not _read_from_store(coach, period)
+    assert member_figures(coach, period) == by_definition(coach, period)

@@ -141,6 +141,7 @@ def load(*, workspace_id: int, clients: int, days: int, seed: int, end: date, pr
             )
         from clients.attendance import attended_months_refresh
         from clients.funnel import deal_funnel_refresh
+        from clients.membership import member_spans_refresh
         from finance.first_payment import FIRST_PAYMENT
         from finance.services import customers_recompute_ltv
         from marketing.first_touch import contacts_first_touch_refresh
@@ -154,13 +155,15 @@ def load(*, workspace_id: int, clients: int, days: int, seed: int, end: date, pr
         # COPY under replica mode fires no signals and no triggers: build what they would have kept current.
         deal_funnel_refresh(workspace_id=workspace_id)
         attended_months_refresh(workspace_id=workspace_id)
+        member_spans_refresh(workspace_id=workspace_id)
         customers_recompute_ltv(workspace_id=workspace_id)
         FIRST_PAYMENT.refresh(workspace_id=workspace_id)
         contacts_first_touch_refresh(workspace_id=workspace_id)
         rollups_rebuild_workspace(workspace=Workspace.objects.get(pk=workspace_id))
         # Fresh statistics again (the builds filled columns and tables), so the first pages get good query plans.
         for table in [*tables, connection.ops.quote_name("clients_dealfunnel"),
-                      connection.ops.quote_name("clients_attendedmonth"), DailyRollup._meta.db_table]:
+                      connection.ops.quote_name("clients_attendedmonth"), connection.ops.quote_name("clients_memberspan"),
+                      DailyRollup._meta.db_table]:
             cursor.execute(f"ANALYZE {table}")
     return {TABLES[k]: v for k, v in counts.items()}
 
