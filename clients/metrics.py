@@ -83,7 +83,7 @@ def _member_figures_sql(access: Scope, period: Period) -> tuple[str, list] | Non
         SELECT count(*), count(*) FILTER (WHERE m.contact_id IN ({trained})),
                avg(COALESCE(d.total, (SELECT h.total {latest}))),
                sum(m.remaining) FILTER (WHERE d.zone IN ({zones})
-                                        OR d.id IS NULL AND (SELECT h.zone IN ({zones}) {latest}))
+                                        OR d.contact_id IS NULL AND (SELECT h.zone IN ({zones}) {latest}))
         FROM ({members}) m
         LEFT JOIN {scores} d ON d.workspace_id = %s AND d.date = %s AND d.contact_id = m.contact_id""",
             [*trained_params, period.last_day, *AT_RISK_ZONES, *AT_RISK_ZONES, period.last_day,

@@ -487,7 +487,8 @@ class HealthScore(WorkspaceModel):
         ordering = ["-date"]
         constraints = [models.UniqueConstraint(fields=["contact", "date"], name="healthscore_unique_contact_date")]
         indexes = [
-            models.Index(fields=["workspace", "date", "zone"]),
+            # Covering: a day's scores (zone counts, the members' average health and zones) from the index alone.
+            models.Index(fields=["workspace", "date", "zone"], include=["contact", "total"], name="healthscore_ws_day_cover"),
             models.Index(fields=["contact", "-date"]),
         ]
 
