@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import calendar
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -30,6 +31,9 @@ from ptd.scoping import Scope, scoped
 OPEN_STEPS = STEP_ORDER[:-1]  # closed won and closed lost are the exits
 STEP_LABELS = dict(FunnelStep.choices)
 CLOSER_KINDS = [StaffKind.COACH, StaffKind.ADMIN]  # who closes assessments (DESIGN §7 row 7)
+# The closers table's figures of the period, per deal owner (beside the month's won value)
+RESULT_MEASURES = [f"entered_{FunnelStep.HELD}", f"entered_{FunnelStep.CLOSED_LOST}",
+                   f"entered_{FunnelStep.CLOSED_WON}", "won_value", "won_cash"]
 OTHER_OWNER = "Not owned by a coach"  # deals with no owner or a setter as owner: still counted in the totals
 # (label, the most days since entering the current stage; None = no upper bound)
 AGING_BUCKETS = [("0–7 days", 7), ("8–14 days", 14), ("15–30 days", 30), ("31–60 days", 60), ("over 60 days", None)]
@@ -186,49 +190,89 @@ def _sums_by_owner(access: Scope, wanted: list[tuple[str, str, Period]]) -> dict
     return out
 
 
-def closer_results_for(access: Scope, period: Period, months: list[Period]) -> list[dict]:
-    """One row per coach/closer the person may see (plus deals not owned by one, if any): in the period,
-    assessments held, deals won and lost, close rate, won value, cash collected on the won deals and the
-    collection rate; then Σ amount of deals won in each of `months` (`sales`, oldest first) and, for the last
-    month, the target and % of target. From the deal measures, in a query per day field whatever the rows."""
-    staff = scoped(Staff, access).filter(kind__in=CLOSER_KINDS).values("pk", "name", "is_active", "monthly_target")
-    people = [(s["pk"], s["name"], s["monthly_target"], s["is_active"]) for s in staff]
-    closers = {pk for pk, *_ in people}
-    measures = [f"entered_{FunnelStep.HELD}", f"entered_{FunnelStep.CLOSED_LOST}", f"entered_{FunnelStep.CLOSED_WON}",
-                "won_value", "won_cash"]
-    sums = _sums_by_owner(access, [(name, name, period) for name in measures]
-                          + [(f"month{i}", "won_value", month) for i, month in enumerate(months)])
-    results = {}
-    for key, by_owner in sums.items():  # closer (None: a deal not owned by a closer) → value; adds up to the whole
-        results[key] = {owner: value for owner, value in by_owner.items() if owner in closers}
-        if others := [value for owner, value in by_owner.items() if owner not in closers]:
-            results[key][None] = sum(others, Decimal(0))
-    held, lost, won = (results[f"entered_{s}"] for s in (FunnelStep.HELD, FunnelStep.CLOSED_LOST, FunnelStep.CLOSED_WON))
-    monthly = [results[f"month{i}"] for i in range(len(months))]
-    if any(counts.get(None) for counts in (held, lost, won, *monthly)):
-        people.append((None, OTHER_OWNER, None, False))
+def _closers_and_sums(access: Scope, wanted: list[tuple[str, str, Period]]) -> tuple[list[tuple], dict]:
+    """The coaches/closers the person may see as (pk, name, url, monthly target, active), then (None, OTHER_OWNER, …)
+    for the deals not owned by one; and _sums_by_owner(access, wanted) per closer, the other owners' sums added up
+    under None, so every table's rows add up to the whole."""
+    staff = scoped(Staff, access).filter(kind__in=CLOSER_KINDS).values_list("pk", "name", "monthly_target", "is_active")
     url_prefix, url_suffix = reverse("coach-detail", args=[0]).rsplit("0", 1)  # one reverse, not one per closer
+    people = [(pk, name, f"{url_prefix}{pk}{url_suffix}", target, active) for pk, name, target, active in staff]
+    closers = {pk for pk, *_ in people}
+    people.append((None, OTHER_OWNER, "", None, False))  # left out by _kept when none of its deals is in the numbers
+    sums = {}
+    for key, by_owner in _sums_by_owner(access, wanted).items():
+        sums[key] = {owner: value for owner, value in by_owner.items() if owner in closers}
+        if others := [value for owner, value in by_owner.items() if owner not in closers]:
+            sums[key][None] = sum(others, Decimal(0))
+    return people, sums
+
+
+def _kept(active: bool, numbers: Iterable) -> bool:
+    """The one rule for the rows of both tracker tables: an active closer has a row; a departed one (and the deals
+    not owned by a closer) only while their deals are in the numbers that table shows — the closers table the
+    period's held, won and lost and the month's sales, the sales history the months' sales."""
+    return active or any(numbers)
+
+
+def _sales_key(month: Period) -> str:
+    """The key (an SQL alias) of a month's won value among the sums: one per month, so the closers' month and the
+    same month of the history are one sum when read together."""
+    return f"sales_{month.first_day:%Y_%m}"
+
+
+def _results_wanted(period: Period, month: Period) -> list[tuple[str, str, Period]]:
+    return [(name, name, period) for name in RESULT_MEASURES] + [(_sales_key(month), "won_value", month)]
+
+
+def _sales_wanted(months: list[Period]) -> list[tuple[str, str, Period]]:
+    return [(_sales_key(month), "won_value", month) for month in months]
+
+
+def _results_rows(people: list[tuple], sums: dict, month: Period) -> list[dict]:
+    """closer_results_for's rows from _closers_and_sums(access, _results_wanted(period, month) + …)."""
+    held, lost, won = (sums[f"entered_{s}"] for s in (FunnelStep.HELD, FunnelStep.CLOSED_LOST, FunnelStep.CLOSED_WON))
+    won_value, cash, month_sales = sums["won_value"], sums["won_cash"], sums[_sales_key(month)]
     rows = []
-    for pk, name, target, active in people:
-        sales = [m.get(pk, Decimal(0)) for m in monthly]
-        row = {"pk": pk, "name": name, "url": f"{url_prefix}{pk}{url_suffix}" if pk else "",
-               "held": int(held.get(pk, 0)), "won": int(won.get(pk, 0)), "lost": int(lost.get(pk, 0)),
-               "won_value": results["won_value"].get(pk, Decimal(0)), "cash": results["won_cash"].get(pk, Decimal(0)),
-               "sales": sales, "month_sales": sales[-1], "target": target, "active": active}
-        if _kept(row):
+    for pk, name, url, target, active in people:
+        row = {"pk": pk, "name": name, "url": url, "held": int(held.get(pk, 0)), "won": int(won.get(pk, 0)),
+               "lost": int(lost.get(pk, 0)), "won_value": won_value.get(pk, Decimal(0)),
+               "cash": cash.get(pk, Decimal(0)), "month_sales": month_sales.get(pk, Decimal(0)), "target": target}
+        if _kept(active, (row["held"], row["won"], row["lost"], row["month_sales"])):
             rows.append(_with_rates(row))
     return rows
 
 
-def _kept(row: dict) -> bool:
-    """A departed coach stays while their deals are in the numbers."""
-    return row["active"] or row["held"] or row["won"] or row["lost"] or any(row["sales"])
+def _sales_rows(people: list[tuple], sums: dict, months: list[Period]) -> list[dict]:
+    """closer_sales_by_month_for's rows from _closers_and_sums(access, _sales_wanted(months) + …)."""
+    monthly = [sums[_sales_key(month)] for month in months]
+    rows = []
+    for pk, name, url, _target, active in people:
+        sales = [by_owner.get(pk, Decimal(0)) for by_owner in monthly]
+        if _kept(active, sales):
+            rows.append({"pk": pk, "name": name, "url": url, "sales": sales})
+    return rows
 
 
-def closer_results_of_last_month(rows: list[dict]) -> list[dict]:
-    """closer_results_for(access, period, [months[-1]]) from closer_results_for(access, period, months): the same
-    rows with the last month's sales alone, without reading the wins again."""
-    return [row for row in ({**row, "sales": row["sales"][-1:]} for row in rows) if _kept(row)]
+def closer_results_for(access: Scope, period: Period, month: Period) -> list[dict]:
+    """One row per coach/closer the person may see (plus deals not owned by one, if any): in the period,
+    assessments held, deals won and lost, close rate, won value, cash collected on the won deals and the
+    collection rate; Σ amount of deals won in `month` (`month_sales`), the target and % of target. From the deal
+    measures, in a query per day field whatever the rows."""
+    return _results_rows(*_closers_and_sums(access, _results_wanted(period, month)), month)
+
+
+def closer_sales_by_month_for(access: Scope, months: list[Period]) -> list[dict]:
+    """The sales history: one row per coach/closer the person may see (plus deals not owned by one, if any) with
+    Σ amount of their deals won in each of `months` (`sales`, oldest first). Only the wins are read (one query),
+    not the period's held and lost."""
+    return _sales_rows(*_closers_and_sums(access, _sales_wanted(months)), months)
+
+
+def closer_results_and_sales_for(access: Scope, period: Period, months: list[Period]) -> tuple[list[dict], list[dict]]:
+    """closer_results_for(access, period, months[-1]) and closer_sales_by_month_for(access, months) from one read
+    of the closers and their wins (a query per day field), for a page showing both."""
+    people, sums = _closers_and_sums(access, _results_wanted(period, months[-1]) + _sales_wanted(months))
+    return _results_rows(people, sums, months[-1]), _sales_rows(people, sums, months)
 
 
 def _with_rates(row: dict) -> dict:
@@ -238,15 +282,18 @@ def _with_rates(row: dict) -> dict:
 
 
 def totals_of(rows: list[dict]) -> dict:
-    """The totals row: every row summed (the seed summed only the top 3); rates recomputed from the sums,
-    % of target = all sales of the month ÷ Σ targets."""
+    """The totals row of closer_results_for: every row summed (the seed summed only the top 3); rates recomputed
+    from the sums, % of target = all sales of the month ÷ Σ targets."""
     total = {"name": "All", "held": 0, "won": 0, "lost": 0, "won_value": Decimal(0), "cash": Decimal(0),
              "month_sales": Decimal(0), "target": None}
-    months = len(rows[0]["sales"]) if rows else 0
-    total["sales"] = [sum((r["sales"][i] for r in rows), Decimal(0)) for i in range(months)]
     for r in rows:
         for key in ("held", "won", "lost", "won_value", "cash", "month_sales"):
             total[key] += r[key]
         if r["target"] is not None:
             total["target"] = (total["target"] or Decimal(0)) + r["target"]
     return _with_rates(total)
+
+
+def monthly_totals_of(rows: list[dict]) -> list[Decimal]:
+    """Each month's sales summed over every row of closer_sales_by_month_for."""
+    return [sum(month, Decimal(0)) for month in zip(*(r["sales"] for r in rows))]

@@ -4,9 +4,9 @@ computed when the template first reads them, so an htmx request for one partial 
 from functools import cached_property
 
 from clients import charts
-from clients.selectors_sales import (aging_for, closer_results_for, closer_results_of_last_month, month_of, months_up_to,
-                                     open_deal_rows_for,
-                                     pipeline_stages_for, totals_of)
+from clients.selectors_sales import (aging_for, closer_results_and_sales_for, closer_results_for,
+                                     closer_sales_by_month_for, month_of, monthly_totals_of, months_up_to,
+                                     open_deal_rows_for, pipeline_stages_for, totals_of)
 from ptd.metrics import kpi, kpis
 from ptd.tables import Column, Table, export_csv
 from ptd.views import page_period, render_page, require_page, shown_partials
@@ -98,16 +98,23 @@ class TrackerPage:
         return [*kpis(TRACKER_KPIS, self.period, self.access), kpi("monthly_sales", self.month, self.access)]
 
     @cached_property
-    def rows(self):
-        """The closers of the period and this month's sales: alone (the closers partial), a month of wins is read,
-        not the history's six; with the history on the page, its rows cut to this month (one read, not two)."""
-        if "sales-history" not in shown_partials(self.request, TRACKER_PARTIALS):
-            return closer_results_for(self.access, self.period, [self.month])
-        return closer_results_of_last_month(self.history_rows)
+    def _closer_rows(self) -> tuple[list[dict] | None, list[dict] | None]:
+        """(the closers table's rows, the sales history's) for the sections this response renders, None for one it
+        does not: with both, one read; the history alone reads only the wins (not the period's held and lost)."""
+        shown = shown_partials(self.request, TRACKER_PARTIALS)
+        if "sales-history" not in shown:
+            return closer_results_for(self.access, self.period, self.month), None
+        if "closers" not in shown:
+            return None, closer_sales_by_month_for(self.access, self.months)
+        return closer_results_and_sales_for(self.access, self.period, self.months)
 
-    @cached_property
+    @property
+    def rows(self):
+        return self._closer_rows[0]
+
+    @property
     def history_rows(self):
-        return closer_results_for(self.access, self.period, self.months)
+        return self._closer_rows[1]
 
     @cached_property
     def totals(self):
@@ -146,20 +153,17 @@ class TrackerPage:
 
     @cached_property
     def history(self):
+        month_keys = [f"m{i}" for i in range(len(self.months))]  # the columns' keys, oldest month first
         rows = [{"pk": r["pk"], "name": r["name"], "url": r["url"], "total": sum(r["sales"]),
-                 **{f"m{i}": v for i, v in enumerate(r["sales"])}} for r in self.history_rows]
+                 **dict(zip(month_keys, r["sales"]))} for r in self.history_rows]
+        sales = monthly_totals_of(self.history_rows)
         return Table(self.request, name="sales-history", rows=rows, default_sort="-total", columns=[
             Column("name", "Coach / closer", link="url"),
-            *(Column(f"m{i}", m.first_day.strftime("%b %Y"), kind="AED",
-                     help=f"Σ amount of their deals won in {m.label}") for i, m in enumerate(self.months)),
+            *(Column(key, m.first_day.strftime("%b %Y"), kind="AED", help=f"Σ amount of their deals won in {m.label}")
+              for key, m in zip(month_keys, self.months)),
             Column("total", f"{len(self.months)} months", kind="AED"),
-        ], totals=self._history_totals if len(self.history_rows) > 1 else None,
+        ], totals={"total": sum(sales), **dict(zip(month_keys, sales))} if len(rows) > 1 else None,
             empty_message="No coach or closer yet: staff come from HubSpot owners of kind coach or admin.")
-
-    @property
-    def _history_totals(self) -> dict:
-        sales = totals_of(self.history_rows)["sales"]
-        return {"total": sum(sales), **{f"m{i}": v for i, v in enumerate(sales)}}
 
 
 def sales_coach_tracker(request):

@@ -18,8 +18,9 @@ from clients.models import Contact, Deal, DealStageHistory
 from clients.selectors_sales import (
     aging_for,
     closer_results_for,
-    closer_results_of_last_month,
+    closer_sales_by_month_for,
     month_of,
+    monthly_totals_of,
     months_up_to,
     pipeline_stages_for,
     totals_of,
@@ -224,13 +225,18 @@ def test_monthly_sales_totals_every_row(tracker):
     last_week = resolve_period("custom", today=date(2026, 11, 30), tz=DUBAI, date_from="2026-11-24",
                                date_to="2026-11-30")
     assert kpi("monthly_sales", last_week, admin).value == Decimal("40027")
-    rows = closer_results_for(admin, NOV, months_up_to(november, 6))
+    rows = closer_results_for(admin, NOV, november)
     by_name = {r["name"]: r for r in rows}
     assert {n: by_name[n]["month_sales"] for n in SALES} == hand
     assert by_name["Not owned by a coach"]["month_sales"] == Decimal("777")  # the setter's sale
-    assert by_name["Asha"]["sales"][-2:] == [Decimal("9999"), Decimal("15000")]  # October, November
+    history = closer_sales_by_month_for(admin, months_up_to(november, 6))
+    history_by_name = {r["name"]: r["sales"] for r in history}
+    assert history_by_name["Asha"][-2:] == [Decimal("9999"), Decimal("15000")]  # October, November
+    assert {n: history_by_name[n][-1] for n in (*SALES, "Not owned by a coach")} == {
+        n: by_name[n]["month_sales"] for n in (*SALES, "Not owned by a coach")}  # the history's November is the month's
     total = totals_of(rows)
-    assert total["month_sales"] == Decimal("40027") and total["sales"][-1] == Decimal("40027")
+    assert total["month_sales"] == Decimal("40027") and monthly_totals_of(history)[-4:] == [
+        Decimal(0), Decimal(0), Decimal("9999"), Decimal("40027")]  # August, September, October, November
     assert total["won"] == 20 and total["held"] == 20 and total["lost"] == 1  # the setter's won deal was never held
     assert total["cash"] == sum(a // 2 for amounts in SALES.values() for a in amounts) + 777
     assert total["target"] == Decimal("30000")  # Dima has no target
@@ -240,20 +246,52 @@ def test_monthly_sales_totals_every_row(tracker):
 
 
 @pytest.mark.django_db
-def test_the_history_cut_to_its_last_month_is_the_month_read_alone(tracker, make_staff):
-    """The whole tracker page reads the wins once (six months) and cuts the closers' rows from them: the same rows
-    as reading the month alone, a departed coach with only older sales left out of the month's."""
+def test_each_tracker_table_keeps_a_departed_coach_while_their_deals_are_in_its_numbers(tracker, make_staff, client_for):
+    """One rule for both tables (selectors_sales._kept): an active closer always has a row; a departed one only while
+    their deals are in the numbers that table shows. A sale in August is in the history's numbers but not the
+    closers' (period and month); a deal held in November is in the closers' but not the history's (a row of zeros
+    there would say nothing); a sale before the six months is in neither. The history partial, which reads only
+    the wins, and the full page's history are the same section."""
     workspace = tracker["coaches"]["Asha"].workspace
-    departed = make_staff(workspace, "coach", name="Departed")
-    departed.is_active = False
-    departed.save()
-    make_deal(workspace, departed, [("booked", at(8, 2)), ("won", at(8, 3))], 500)
+    departed = {}
+    for name in ("Sold in August", "Held in November", "Sold in May"):
+        departed[name] = make_staff(workspace, "coach", name=name, is_active=False)
+    make_deal(workspace, departed["Sold in August"], [("booked", at(8, 2)), ("won", at(8, 3))], 500)
+    make_deal(workspace, departed["Held in November"], [("booked", at(11, 2)), ("held", at(11, 3))], 800)
+    make_deal(workspace, departed["Sold in May"], [("booked", at(5, 2)), ("won", at(5, 3))], 300)
     admin = scope(tracker["users"]["admin"])
     november = month_of(date(2026, 11, 25), DUBAI)
-    history = closer_results_for(admin, NOV, months_up_to(november, 6))
-    assert "Departed" in {row["name"] for row in history}
-    alone = closer_results_for(admin, NOV, [november])
-    assert closer_results_of_last_month(history) == alone and "Departed" not in {row["name"] for row in alone}
+    kept = {*SALES, "Not owned by a coach"}
+    history = closer_sales_by_month_for(admin, months_up_to(november, 6))
+    assert {r["name"] for r in history} == kept | {"Sold in August"}
+    assert {r["name"] for r in closer_results_for(admin, NOV, november)} == kept | {"Held in November"}
+    client = client_for(tracker["users"]["admin"])
+    full = client.get("/sales-coach-tracker/", NOV_QUERY).content.decode()
+    section = '<section id="sales-history"' + full.split('<section id="sales-history"')[1].split("</section>")[0]
+    partial = client.get("/sales-coach-tracker/", {**NOV_QUERY, "partial": "sales-history"}, HTTP_HX_REQUEST="true")
+    assert partial.content.decode().strip() == section + "</section>"
+    assert "Sold in August" in section and "Held in November" not in section and "Total of all 6 rows" in section
+    closers = full.split('id="closers-table"')[1].split("</table>")[0]
+    assert "Held in November" in closers and "Sold in August" not in closers and "Sold in May" not in full
+
+
+@pytest.mark.django_db
+def test_the_history_partial_reads_only_the_wins(tracker, make_staff, client_for):
+    """The history shows the months' won value alone: its partial reads the wins in one query, not the period's held
+    and lost, and no query more for more coaches."""
+    client = client_for(tracker["users"]["admin"])
+    query = {**NOV_QUERY, "partial": "sales-history"}
+    with CaptureQueriesContext(connection) as first:
+        client.get("/sales-coach-tracker/", query, HTTP_HX_REQUEST="true")
+    funnel = [q["sql"] for q in first.captured_queries if "clients_dealfunnel" in q["sql"]]
+    assert len(funnel) == 1 and "closed_won_at" in funnel[0]
+    assert "held_at" not in funnel[0] and "closed_lost_at" not in funnel[0]
+    workspace = tracker["coaches"]["Asha"].workspace
+    for _ in range(5):
+        make_deal(workspace, make_staff(workspace, "coach"), [("booked", at(11, 2)), ("won", at(11, 3))], 1)
+    with CaptureQueriesContext(connection) as second:
+        html = client.get("/sales-coach-tracker/", query, HTTP_HX_REQUEST="true").content.decode()
+    assert "Total of all 10 rows" in html and len(second.captured_queries) == len(first.captured_queries) <= 10
 
 
 @pytest.mark.django_db
@@ -288,7 +326,7 @@ def test_target_chart_is_a_valid_plotly_figure(tracker):
 
     from clients import charts
 
-    rows = closer_results_for(scope(tracker["users"]["admin"]), NOV, months_up_to(month_of(date(2026, 11, 30), DUBAI), 6))
+    rows = closer_results_for(scope(tracker["users"]["admin"]), NOV, month_of(date(2026, 11, 30), DUBAI))
     target = go.Figure(charts.sales_vs_target(rows, "November 2026"))
     assert target.layout.title.text == "On track for November 2026?"
     assert [t.name for t in target.data] == ["Target", "Sales"]
@@ -358,7 +396,8 @@ def test_a_coach_without_a_staff_link_sees_no_closers(tracker):
     admin = scope(tracker["users"]["admin"])
     unlinked = Scope(user_id=admin.user_id, workspace=admin.workspace, role="coach", staff_id=None)
     november = month_of(date(2026, 11, 25), DUBAI)
-    assert closer_results_for(unlinked, NOV, months_up_to(november, 6)) == []
+    assert closer_results_for(unlinked, NOV, november) == []
+    assert closer_sales_by_month_for(unlinked, months_up_to(november, 6)) == []
 
 
 @pytest.mark.django_db
