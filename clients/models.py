@@ -487,8 +487,10 @@ class HealthScore(WorkspaceModel):
         ordering = ["-date"]
         constraints = [models.UniqueConstraint(fields=["contact", "date"], name="healthscore_unique_contact_date")]
         indexes = [
-            # Covering: a day's scores (zone counts, the members' average health and zones) from the index alone.
-            models.Index(fields=["workspace", "date", "zone"], include=["contact", "total"], name="healthscore_ws_day_cover"),
+            # Covering: a day's scores (zone counts, the members' average health and zones, the day's zone changes
+            # ranked by churn risk) read from the index alone.
+            models.Index(fields=["workspace", "date", "zone"], include=["contact", "total", "churn_risk", "id"],
+                         name="healthscore_ws_day_cover"),
             models.Index(fields=["contact", "-date"]),
         ]
 

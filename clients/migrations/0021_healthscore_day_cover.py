@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddIndex(
             model_name='healthscore',
-            index=models.Index(fields=['workspace', 'date', 'zone'], include=('contact', 'total'), name='healthscore_ws_day_cover'),
+            index=models.Index(fields=['workspace', 'date', 'zone'], include=('contact', 'total', 'churn_risk', 'id'), name='healthscore_ws_day_cover'),
         ),
         migrations.RemoveIndex(
             model_name='healthscore',
