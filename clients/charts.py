@@ -73,14 +73,15 @@ def open_pipeline_value(stages) -> dict:
     return _figure("Where is the open value now?", data, xaxis=AED_AXIS, margin=dict(l=130, r=24, t=48, b=40))
 
 
-# The best sellers (the page says so above the chart): 1,400 coaches' bars would be a chart 60,000 px tall.
-TARGET_CHART_BARS = 15
+# The most people a per-person bar chart draws, the best ones (the page says so above the chart): 1,400 coaches'
+# bars would be a chart 60,000 px tall.
+CHART_BARS = 15
 
 
 def sales_vs_target(rows, month_label: str) -> dict:
-    """The TARGET_CHART_BARS best sellers' sales in the month beside their monthly target, best seller on top (rows
+    """The CHART_BARS best sellers' sales in the month beside their monthly target, best seller on top (rows
     of clients.selectors_sales.closer_results_for)."""
-    rows = sorted(rows, key=lambda r: r["month_sales"], reverse=True)[:TARGET_CHART_BARS][::-1]  # drawn bottom-up
+    rows = sorted(rows, key=lambda r: r["month_sales"], reverse=True)[:CHART_BARS][::-1]  # drawn bottom-up
     # One category per person, labelled with the name: two coaches of the same name would share one bar otherwise.
     people = [str(r["pk"] or "other") for r in rows]
     names = [r["name"] for r in rows]

@@ -87,8 +87,21 @@ class CoachesPage:
         return leaderboard_table(self.request, rows, name="leaderboard")
 
     @cached_property
+    def _compared(self) -> tuple[list[dict], int]:
+        return coach_comparison_rows_for(self.access, self.day, best=charts.CHART_BARS)
+
+    @property
     def comparison(self) -> list[dict]:
-        return coach_comparison_rows_for(self.access, self.day)
+        return self._compared[0]
+
+    @property
+    def comparison_note(self) -> str:
+        """Whom the charts leave out, said above them."""
+        coaches = self._compared[1]
+        if coaches <= charts.CHART_BARS:
+            return ""
+        own = " and you" if len(self.comparison) > charts.CHART_BARS else ""
+        return f"The {charts.CHART_BARS} best coaches of {coaches:,}{own}; the leaderboard below has every one."
 
     @cached_property
     def score_chart(self) -> dict:
@@ -117,7 +130,7 @@ def coach_list(request):
     shown = {partial} if partial in COACHES_PARTIALS else {*COACHES_PARTIALS, "head"}
     context = {"period": page.period, "day": page.day, "score_formula": SCORE_FORMULA}
     if "comparison" in shown:
-        context.update(score_chart=page.score_chart, zone_chart=page.zone_chart)
+        context.update(score_chart=page.score_chart, zone_chart=page.zone_chart, comparison_note=page.comparison_note)
     if "leaderboard" in shown:
         context["table"] = page.table
     if "head" in shown:

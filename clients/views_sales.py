@@ -147,9 +147,9 @@ class TrackerPage:
     @property
     def target_chart_note(self) -> str:
         """What the chart leaves out, said above it."""
-        if len(self.rows) <= charts.TARGET_CHART_BARS:
+        if len(self.rows) <= charts.CHART_BARS:
             return ""
-        return f"The {charts.TARGET_CHART_BARS} best sellers of {len(self.rows):,}; the table above has every one."
+        return f"The {charts.CHART_BARS} best sellers of {len(self.rows):,}; the table above has every one."
 
     @cached_property
     def history(self):

@@ -4,6 +4,7 @@ queries that do not grow with the rows."""
 
 import csv
 import io
+import json
 import re
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -326,3 +327,28 @@ def test_leaderboard_queries_do_not_grow_with_pages(many_coaches, make_user, cli
     assert not any("ptd_dailyrollup" in q for q in partial["comparison"])
     assert any("ptd_dailyrollup" in q for q in partial["leaderboard"])
     assert not any("{green_share,weight}" in q for q in partial["leaderboard"])
+
+
+def _chart(html: str, chart_id: str) -> dict:
+    return json.loads(re.search(rf'<script id="{chart_id}" type="application/json">(.*?)</script>', html, re.S).group(1))
+
+
+def test_comparison_charts_draw_the_best_coaches_and_say_so(many_coaches, make_user, make_staff, client_for):
+    """30 coaches: the charts draw the 15 best (best on top) and say whom they leave out; a coach ranked below them
+    is drawn too, after them, with their own detail."""
+    ws = many_coaches["ws"]
+    admin = client_for(make_user(ws, "admin"))
+    html = section(admin.get(f"/coaches/?{PERIOD}&partial=comparison", HTTP_HX_REQUEST="true").content.decode(),
+                   "comparison")
+    assert "The 15 best coaches of 30; the leaderboard below has every one." in html
+    best = ["Bilal Coach", "Alice Coach", *(f"Coach {i:02d}" for i in range(13))]
+    assert _chart(html, "score-chart")["data"][0]["y"] == best[::-1]  # drawn bottom-up
+    assert _chart(html, "zone-mix-chart")["data"][0]["y"] == best[::-1]
+    low = many_coaches["extra"][27]  # rank 29
+    html = section(client_for(make_user(ws, "coach", staff=low)).get(
+        f"/coaches/?{PERIOD}&partial=comparison", HTTP_HX_REQUEST="true").content.decode(), "comparison")
+    assert "The 15 best coaches of 30 and you;" in html
+    bars = _chart(html, "score-chart")["data"]
+    assert bars[0]["y"] == ["Coach 27", *best[::-1]]
+    assert [x for x in bars[0]["x"] if x is not None] == [22.0]  # their own parts only: health 55 × 40 %
+    assert bars[1]["name"] == "Green share" and [x for x in bars[1]["x"] if x is not None] == [5.4]  # 27 × 20 %
