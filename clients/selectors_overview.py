@@ -42,13 +42,14 @@ WARNINGS_SQL = (f"(SELECT string_agg(f->>'text', ' · ') FROM jsonb_array_elemen
 
 # ---------------------------------------------------------------------------------------- row expressions
 
-def client_label(scope: Scope):
+def client_label(scope: Scope, contact: str = ""):
     """A contact's name, or "Client <id>" when it has none or the role may not see names (viewers). On Contact
-    rows; tables of other records read it with of_contact()."""
-    reference = Concat(Value("Client "), Cast("id", CharField()))
+    rows, or through the path `contact` ("contact__") of a related record; tables of other records show it with
+    of_contact()."""
+    reference = Concat(Value("Client "), Cast(f"{contact}id", CharField()))
     if not scope.can_see_pii:
         return reference
-    name = Trim(Concat("first_name", Value(" "), "last_name"))
+    name = Trim(Concat(f"{contact}first_name", Value(" "), f"{contact}last_name"))
     return Coalesce(NullIf(name, Value("")), reference, output_field=CharField())
 
 
@@ -101,6 +102,13 @@ def at_risk_rows_for(scope: Scope, day: date, coach_id: int | None = None) -> Qu
         # A coach may open only their own coach page; every client of theirs has them as coach.
         coach=of_contact(scope, name=F("coach__name")), coach_url=of_contact(scope, url=url_of("coach-detail", "coach_id")),
         trend_label=choice_label("trend", Trend.choices), warnings=RawSQL(WARNINGS_SQL, [], output_field=CharField()))
+
+
+def at_risk_sort_keys(scope: Scope) -> dict[str, object]:
+    """What at_risk_rows_for's client and coach columns sort by: the same values through a join of the contacts.
+    Their shown values are looked up row by row, which is cheap for a page but took twice as long as a join to
+    sort 15,000 at-risk clients by (at 100,000 clients)."""
+    return {"client": client_label(scope, contact="contact__"), "coach": "contact__coach__name"}
 
 
 # ---------------------------------------------------------------------------------------- daily summary

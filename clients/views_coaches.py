@@ -13,7 +13,7 @@ from clients.selectors_coach import (SCORE_FORMULA, coach_comparison_rows_for, c
                                      coach_kpis, coach_leaderboard_rows_for, coach_open_interventions_for,
                                      coach_sessions_for, coach_zone_counts_for, latest_snapshot_day)
 from clients.selectors_health import latest_scored_day
-from clients.selectors_overview import at_risk_rows_for
+from clients.selectors_overview import at_risk_rows_for, at_risk_sort_keys
 from ptd.models import Role
 from ptd.tables import Column, Table, display, export_csv
 from ptd.views import page_period, render_page, require_page
@@ -58,9 +58,10 @@ def leaderboard_table(request, rows, *, name: str, keys: list[str] | None = None
 
 def at_risk_table(request, rows, *, with_coach: bool = True, empty_message: str) -> Table:
     """Yellow and red clients (clients.selectors_overview.at_risk_rows_for), riskiest first."""
+    sort_by = at_risk_sort_keys(request.access)
     columns = [
-        Column("client", "Client", link="client_url"),
-        *([Column("coach", "Coach", link="coach_url")] if with_coach else []),
+        Column("client", "Client", link="client_url", sort_by=sort_by["client"]),
+        *([Column("coach", "Coach", link="coach_url", sort_by=sort_by["coach"])] if with_coach else []),
         Column("total", "Health", kind="score", help="health score total (0–100) that day"),
         Column("zone", "Zone", kind="zone"),
         Column("churn_risk", "Churn risk", kind="%", help="estimated chance of leaving in the next 30 days"),

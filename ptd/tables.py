@@ -36,6 +36,9 @@ class Column:
     link: str = ""  # key of the row's URL for this cell
     pii: bool = False  # names, emails, phones: hidden from viewers
     help: str = ""  # the formula, shown on hover
+    # What SQL sorts the column by, when not its value: e.g. a joined column where the value is looked up per row
+    # (cheap for a page, slow to sort thousands of rows by).
+    sort_by: object = None
 
     @property
     def numeric(self) -> bool:
@@ -98,7 +101,9 @@ class Table:
     def _sorted(self) -> QuerySet | list[dict]:
         key, descending = self.sort
         if isinstance(self.rows, QuerySet):
-            order = F(key).desc(nulls_last=True) if descending else F(key).asc(nulls_last=True)
+            by = next(c.sort_by for c in self.columns if c.key == key)
+            by = F(by or key) if by is None or isinstance(by, str) else by
+            order = by.desc(nulls_last=True) if descending else by.asc(nulls_last=True)
             return self.rows.order_by(order, *([self.tiebreak] if self.tiebreak else []))
         present = [r for r in self.rows if r.get(key) is not None]
         missing = [r for r in self.rows if r.get(key) is None]

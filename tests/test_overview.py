@@ -8,10 +8,11 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db.models import F
 
 from clients.models import Contact, HealthScore, Intervention, TrainingSession
 from clients.models_coach import CoachSnapshot
-from clients.selectors_overview import daily_summary_for
+from clients.selectors_overview import at_risk_rows_for, at_risk_sort_keys, daily_summary_for
 from ptd.models import Membership
 from ptd.scoping import Scope
 
@@ -227,3 +228,25 @@ def test_trend_shows_a_rescore_of_any_day_at_once(workspace, scored, make_user, 
         assert trend() == [10.0, 50.0]
     rollups_refresh(workspace=workspace)
     assert trend() == [10.0, 50.0]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ["admin", "viewer"])
+def test_at_risk_sorts_by_client_and_coach_as_they_are_shown(workspace, scored, make_staff, make_user, role):
+    """The client and coach columns sort through a join of the contacts (at_risk_sort_keys), not by the values shown
+    (looked up per row): the order is the same, unnamed clients and clients without a coach included."""
+    _, sam, _ = scored
+    ana = make_staff(workspace, "coach", name="ana")
+    for i, (name, coach) in enumerate([("zed", ana), ("", sam), ("Émile", None), ("bob", ana), ("", None)]):
+        _client(workspace, name, coach, "green", "red" if i % 2 else "yellow", 40 + i)
+    access = _scope(make_user(workspace, role), workspace)
+    rows = at_risk_rows_for(access, DAY)
+    keys = at_risk_sort_keys(access)
+    for column in ("client", "coach"):
+        key = F(keys[column]) if isinstance(keys[column], str) else keys[column]
+        for descending in (False, True):
+            def order(expression):
+                return list(rows.order_by(expression.desc(nulls_last=True) if descending
+                                          else expression.asc(nulls_last=True), "pk").values_list("pk", flat=True))
+            by_value = order(F(column))
+            assert order(key) == by_value and len(by_value) == 7, (column, descending)
