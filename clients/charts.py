@@ -82,7 +82,6 @@ def sales_vs_target(rows, month_label: str) -> dict:
     """The CHART_BARS best sellers' sales in the month beside their monthly target, best seller on top (rows
     of clients.selectors_sales.closer_results_for)."""
     rows = sorted(rows, key=lambda r: r["month_sales"], reverse=True)[:CHART_BARS][::-1]  # drawn bottom-up
-    # One category per person, labelled with the name: two coaches of the same name would share one bar otherwise.
     people = [str(r["pk"] or "other") for r in rows]
     names = [r["name"] for r in rows]
     data = [{"type": "bar", "orientation": "h", "name": "Target", "y": people, "x": [_aed(r["target"]) for r in rows],
@@ -94,9 +93,15 @@ def sales_vs_target(rows, month_label: str) -> dict:
                             for name, r in zip(names, rows)],
              "hovertemplate": "%{customdata[0]}: AED %{x:,.0f} sold, %{customdata[1]}<extra></extra>"}]
     return _legend_above(_figure(f"On track for {month_label}?", data, barmode="group", xaxis=AED_AXIS,
-                                 yaxis={"type": "category", "tickmode": "array", "tickvals": people, "ticktext": names},
+                                 yaxis=_people_axis(people, names),
                                  height=max(LAYOUT["height"], 120 + 44 * len(rows)),
                                  margin=dict(l=130, r=16, t=84, b=40)), traceorder="reversed")
+
+
+def _people_axis(people: list[str], names: list[str]) -> dict:
+    """A category axis of one category per person (their id), labelled with their names: two coaches of the same
+    name would share one category otherwise, and their bars would stack."""
+    return {"type": "category", "tickmode": "array", "tickvals": people, "ticktext": names, "automargin": True}
 
 
 def _legend_above(figure: dict, traceorder: str = "normal") -> dict:
@@ -116,10 +121,12 @@ PART_COLOURS = ["#1e40af", "#0d9488", "#7c8db5", "#d97706", "#64748b"]
 SCORE_GREY = "#94a3b8"
 
 
-def _hbar(title: str, data: list[dict], xaxis: dict, bars: int) -> dict:
-    """A horizontal stacked bar chart that grows with the number of coaches so names stay readable."""
-    return _legend_above(_figure(title, data, xaxis=xaxis, height=max(LAYOUT["height"], 150 + 32 * bars),
-                                 margin=dict(l=16, r=16, t=84, b=48), yaxis={"automargin": True}, barmode="stack"))
+def _hbar(title: str, data: list[dict], xaxis: dict, ordered: list[dict]) -> dict:
+    """A horizontal stacked bar chart of the coaches `ordered` (bottom-up) that grows with them so names stay
+    readable; its traces' y are the coaches' ids (_people_axis), their names the customdata's last element."""
+    return _legend_above(_figure(title, data, xaxis=xaxis, height=max(LAYOUT["height"], 150 + 32 * len(ordered)),
+                                 margin=dict(l=16, r=16, t=84, b=48), barmode="stack",
+                                 yaxis=_people_axis([str(r["coach_id"]) for r in ordered], [r["coach"] for r in ordered])))
 
 
 def coach_scores(rows) -> dict:
@@ -127,36 +134,39 @@ def coach_scores(rows) -> dict:
     where the person may see the parts; other coaches show their score alone (leaderboard rows of
     clients.selectors_coach.coach_leaderboard_rows_for)."""
     ordered = [r for r in reversed(rows) if r["score"] is not None]
-    names = [r["coach"] for r in ordered]
+    people, names = [str(r["coach_id"]) for r in ordered], [r["coach"] for r in ordered]
     data = []
     labels = next((r["parts"] for r in ordered if r["parts"]), [])
     for i, part in enumerate(labels):
         points = [r["parts"][i] if r["parts"] else None for r in ordered]
         known = [p is not None and p["value"] is not None for p in points]
         data.append({
-            "type": "bar", "orientation": "h", "name": part["label"], "y": names,
+            "type": "bar", "orientation": "h", "name": part["label"], "y": people,
             "marker": {"color": PART_COLOURS[i % len(PART_COLOURS)]},
             "x": [round(p["value"] * p["weight"], 2) if ok else None for p, ok in zip(points, known)],
-            "customdata": [[p["value"], 100 * p["weight"]] if ok else [None, None] for p, ok in zip(points, known)],
-            "hovertemplate": f"%{{y}}: %{{x:.1f}} points from {part['label'].lower()} "
+            "customdata": [[p["value"], 100 * p["weight"], name] if ok else [None, None, name]
+                           for p, ok, name in zip(points, known, names)],
+            "hovertemplate": f"%{{customdata[2]}}: %{{x:.1f}} points from {part['label'].lower()} "
                              "(%{customdata[0]:.1f} / 100 × %{customdata[1]:.0f} %)<extra></extra>"})
     if any(not r["parts"] for r in ordered):
-        data.append({"type": "bar", "orientation": "h", "name": "Score (parts not shown)", "y": names,
+        data.append({"type": "bar", "orientation": "h", "name": "Score (parts not shown)", "y": people,
                      "marker": {"color": SCORE_GREY}, "x": [None if r["parts"] else float(r["score"]) for r in ordered],
-                     "hovertemplate": "%{y}: score %{x:.1f}<extra></extra>"})
+                     "customdata": [[name] for name in names],
+                     "hovertemplate": "%{customdata[0]}: score %{x:.1f}<extra></extra>"})
     return _hbar("Who scores highest, and from what?", data,
-                 {"title": {"text": "performance score (0–100)"}, "range": [0, 100]}, len(names))
+                 {"title": {"text": "performance score (0–100)"}, "range": [0, 100]}, ordered)
 
 
 def coach_zone_mix(rows) -> dict:
     """How each coach's active clients split across the zones (rows with the coach's detail only)."""
     ordered = [r for r in reversed(rows) if r["parts"] is not None]
-    names = [r["coach"] for r in ordered]
-    data = [{"type": "bar", "orientation": "h", "name": zone.title(), "y": names, "x": [r[zone] for r in ordered],
-             "marker": {"color": colour}, "hovertemplate": f"%{{y}}: %{{x}} clients in {zone}<extra></extra>"}
+    people, names = [str(r["coach_id"]) for r in ordered], [[r["coach"]] for r in ordered]
+    data = [{"type": "bar", "orientation": "h", "name": zone.title(), "y": people, "x": [r[zone] for r in ordered],
+             "marker": {"color": colour}, "customdata": names,
+             "hovertemplate": f"%{{customdata[0]}}: %{{x}} clients in {zone}<extra></extra>"}
             for zone, colour in ZONE_COLOURS.items()]
     return _hbar("How healthy is each coach's client mix?", data,
-                 {"title": {"text": "active clients"}, "rangemode": "tozero"}, len(names))
+                 {"title": {"text": "active clients"}, "rangemode": "tozero"}, ordered)
 
 
 def coach_score_history(history) -> dict:

@@ -242,21 +242,21 @@ def coach_leaderboard_rows_for(scope: Scope, sessions_period: Period | None = No
 
 def coach_comparison_rows_for(scope: Scope, day: date | None, best: int) -> tuple[list[dict], int]:
     """The `best` first coaches of the board on `day` (and a coach's own row when it is not among them), best first, as
-    the comparison charts draw them: coach, score and, where the person may see that coach's detail (else None), the
-    score's parts and the zone counts; and how many coaches the board has. One query of plain values, the parts read
-    out of their JSON in SQL."""
+    the comparison charts draw them: coach id and name, score and, where the person may see that coach's detail (else
+    None), the score's parts and the zone counts; and how many coaches the board has. One query of plain values, the
+    parts read out of their JSON in SQL."""
     board, detail = _board(scope, day)
     zones = [zone.value for zone in ZONES]
     parts = [(key, attr) for key, _, _ in SCORE_PARTS for attr in ("value", "weight")]
     ranked = board.annotate(position=Window(RowNumber(), order_by=BOARD_ORDER), coaches=Window(Count("pk")))
     rows = ranked.filter(Q(position__lte=best) | Q(coach_id=scope.staff_id)).order_by("position").values_list(
-        "coaches", "coach__name", "performance_score", detail(Value(True), False),
+        "coaches", "coach_id", "coach__name", "performance_score", detail(Value(True), False),
         *(detail(Cast(KT(f"score_parts__{key}__{attr}"), FloatField())) for key, attr in parts),
         *(f"zone_{zone}" for zone in zones))
     out, coaches = [], 0
-    for coaches, name, score, shown, *values in rows:
+    for coaches, coach_id, name, score, shown, *values in rows:
         stored, counts = values[:len(parts)], values[len(parts):]
-        out.append({"coach": name, "score": score,
+        out.append({"coach_id": coach_id, "coach": name, "score": score,
                     "parts": score_parts({key: {"value": v, "weight": w} for (key, _), v, w
                                           in zip(parts[::2], stored[::2], stored[1::2])}) if shown else None,
                     **dict(zip(zones, counts if shown else [None] * len(zones)))})

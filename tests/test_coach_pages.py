@@ -258,7 +258,8 @@ def test_charts_are_valid_plotly_figures_with_a_question_for_a_title(coaches, ma
         assert figure["layout"]["title"]["text"].endswith("?")
     score = board["score_chart"]["data"]
     assert [t["name"] for t in score][:2] == ["Average health", "Green share"]
-    assert score[0]["y"] == ["Alice Coach", "Bilal Coach"] and score[0]["x"] == [22.0, 22.0]  # 55 × 0.4, best on top
+    assert [name for _, name in _bars(board["score_chart"])] == ["Alice Coach", "Bilal Coach"]  # best on top
+    assert score[0]["x"] == [22.0, 22.0]  # 55 × 0.4
     assert [p["y"] for p in page["history_chart"]["data"]] == [[50.0, 60.0], [50.0, 55.0]]
 
 
@@ -333,22 +334,31 @@ def _chart(html: str, chart_id: str) -> dict:
     return json.loads(re.search(rf'<script id="{chart_id}" type="application/json">(.*?)</script>', html, re.S).group(1))
 
 
+def _bars(chart: dict) -> list[tuple[str, str]]:
+    """(id, name) of each bar of a per-coach chart, bottom-up."""
+    axis = chart["layout"]["yaxis"]
+    names = dict(zip(axis["tickvals"], axis["ticktext"], strict=True))
+    return [(key, names[key]) for key in chart["data"][0]["y"]]
+
+
 def test_comparison_charts_draw_the_best_coaches_and_say_so(many_coaches, make_user, make_staff, client_for):
-    """30 coaches: the charts draw the 15 best (best on top) and say whom they leave out; a coach ranked below them
-    is drawn too, after them, with their own detail."""
-    ws = many_coaches["ws"]
+    """30 coaches: the charts draw the 15 best (best on top), one bar per coach even when two share a name, and say
+    whom they leave out; a coach ranked below them is drawn too, after them, with their own detail."""
+    ws, extra = many_coaches["ws"], many_coaches["extra"]
+    extra[5].name = "Coach 04"  # two coaches of one name, ranked 7 and 8
+    extra[5].save()
     admin = client_for(make_user(ws, "admin"))
     html = section(admin.get(f"/coaches/?{PERIOD}&partial=comparison", HTTP_HX_REQUEST="true").content.decode(),
                    "comparison")
     assert "The 15 best coaches of 30; the leaderboard below has every one." in html
-    best = ["Bilal Coach", "Alice Coach", *(f"Coach {i:02d}" for i in range(13))]
-    assert _chart(html, "score-chart")["data"][0]["y"] == best[::-1]  # drawn bottom-up
-    assert _chart(html, "zone-mix-chart")["data"][0]["y"] == best[::-1]
-    low = many_coaches["extra"][27]  # rank 29
+    best = [many_coaches["bilal"], many_coaches["alice"], *extra[:13]]
+    drawn = [(str(c.pk), c.name) for c in best][::-1]  # bottom-up
+    assert _bars(_chart(html, "score-chart")) == drawn and _bars(_chart(html, "zone-mix-chart")) == drawn
+    low = extra[27]  # rank 29
     html = section(client_for(make_user(ws, "coach", staff=low)).get(
         f"/coaches/?{PERIOD}&partial=comparison", HTTP_HX_REQUEST="true").content.decode(), "comparison")
     assert "The 15 best coaches of 30 and you;" in html
     bars = _chart(html, "score-chart")["data"]
-    assert bars[0]["y"] == ["Coach 27", *best[::-1]]
+    assert _bars(_chart(html, "score-chart")) == [(str(low.pk), "Coach 27"), *drawn]
     assert [x for x in bars[0]["x"] if x is not None] == [22.0]  # their own parts only: health 55 × 40 %
     assert bars[1]["name"] == "Green share" and [x for x in bars[1]["x"] if x is not None] == [5.4]  # 27 × 20 %
