@@ -101,7 +101,7 @@ class Table:
     def _sorted(self) -> QuerySet | list[dict]:
         key, descending = self.sort
         if isinstance(self.rows, QuerySet):
-            by = next(c.sort_by for c in self.columns if c.key == key)
+            by = next((c.sort_by for c in self.columns if c.key == key), None)  # (a default sort may be no column)
             by = F(by or key) if by is None or isinstance(by, str) else by
             order = by.desc(nulls_last=True) if descending else by.asc(nulls_last=True)
             return self.rows.order_by(order, *([self.tiebreak] if self.tiebreak else []))
