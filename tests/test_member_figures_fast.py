@@ -196,6 +196,11 @@ def test_stored_figures_equal_the_definitions_and_are_never_read_stale(world):
         assert before != after, f"{write} changes no figure: the test would not see a stale row"
         for period in periods:
             assert member_figures(admin, period) == after[period], (write, period)
+        if write == "a session attended yesterday":  # only who trained is recomputed: no scores read
+            with CaptureQueriesContext(connection) as queries:
+                member_figures(admin, next(p for p in periods if p.key == "yesterday"))
+            assert not any("JOIN clients_healthscore" in q["sql"] for q in queries)
+            assert any('FROM "clients_memberspan"' in q["sql"] for q in queries)
         _refresh(workspace)
         for period in periods:
             assert _read_from_store(admin, period), (write, period)
