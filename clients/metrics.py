@@ -60,28 +60,30 @@ NO_MEMBERS = MemberFigures(members=0, trained=0, avg_health=None, at_risk_revenu
 AT_RISK_ZONES = (Zone.YELLOW, Zone.RED)
 
 
-def _member_figures_sql(access: Scope, period: Period, *, scores: bool = True) -> tuple[str, list] | None:
+def _member_figures_sql(access: Scope, period: Period, *, scores: bool = True, trained: bool = True
+                        ) -> tuple[str, list] | None:
     """SELECT members, trained, average health, at-risk revenue of a period (None: a role that sees no clients). The
     members at the period's end (their spans), each with its score on the latest scored day by then (hashed against
     that day's scores), whether it trained in the period (tested against one hash of the period's attended months),
     and its span's remaining package value when it is in the yellow or red zone. A member without a score on that day
     (rare: scoring runs daily for every client with a package) has its latest one before looked up on its own.
-    Without `scores`, members and trained alone (the last two NULL)."""
+    Without `scores` the last two are NULL, without `trained` the second: what is not asked for is not read."""
     try:
         members, params = member_spans(period, access).values("contact_id", "remaining").order_by().query.sql_with_params()
     except EmptyResultSet:
         return None
-    trained, trained_params = attended_in_sql(access, period)
+    who_trained, trained_params = attended_in_sql(access, period) if trained else ("", [])
+    trained_count = f"count(*) FILTER (WHERE m.contact_id IN ({who_trained}))" if trained else "NULL::bigint"
     score_rows = HealthScore._meta.db_table
     zones = ", ".join(["%s"] * len(AT_RISK_ZONES))
     day = scoped(HealthScore, access).filter(date__lte=period.last_day).aggregate(d=Max("date"))["d"] if scores else None
     if day is None:  # nothing scored by then (or not asked): no average, nothing at risk
-        return (f"SELECT count(*), count(*) FILTER (WHERE m.contact_id IN ({trained})), NULL::numeric, NULL::numeric "
-                f"FROM ({members}) m", [*trained_params, *params])
+        return f"SELECT count(*), {trained_count}, NULL::numeric, NULL::numeric FROM ({members}) m", [*trained_params,
+                                                                                                     *params]
     # The members are scoped, so their scores are too.
     latest = f"FROM {score_rows} h WHERE h.contact_id = m.contact_id AND h.date <= %s ORDER BY h.date DESC LIMIT 1"
     return (f"""
-        SELECT count(*), count(*) FILTER (WHERE m.contact_id IN ({trained})),
+        SELECT count(*), {trained_count},
                avg(COALESCE(d.total, (SELECT h.total {latest}))),
                sum(m.remaining) FILTER (WHERE d.zone IN ({zones})
                                         OR d.contact_id IS NULL AND (SELECT h.zone IN ({zones}) {latest}))
@@ -91,10 +93,13 @@ def _member_figures_sql(access: Scope, period: Period, *, scores: bool = True) -
              *params, access.workspace.pk, day])
 
 
-def live_member_figures(access: Scope, periods: Sequence[Period], *, scores: bool = True) -> list[MemberFigures]:
-    """The member figures of each period computed from the spans, scores and attended months, all in one statement
-    (without `scores`, members and trained alone)."""
-    queries = [_member_figures_sql(access, period, scores=scores) for period in periods]
+def live_member_figures(access: Scope, periods: Sequence[Period],
+                        parts: Sequence[tuple[bool, bool]] | None = None) -> list[MemberFigures]:
+    """The member figures of each period computed from the spans, scores and attended months, all in one statement;
+    `parts` says per period whether to read the scores and who trained (both by default; what is not read is None)."""
+    parts = parts or [(True, True)] * len(periods)
+    queries = [_member_figures_sql(access, period, scores=scores, trained=trained)
+               for period, (scores, trained) in zip(periods, parts, strict=True)]
     read = [query for query in queries if query is not None]
     if not read:
         return [NO_MEMBERS] * len(periods)
@@ -106,46 +111,53 @@ def live_member_figures(access: Scope, periods: Sequence[Period], *, scores: boo
     return [NO_MEMBERS if query is None else _figures_from(*(next(values) for _ in range(4))) for query in queries]
 
 
-# What the member figures of a period read: who is a member at its end (the spans, marked from the earliest day a
-# package or subscription write changed) and the latest scores by then — a mark of these up to the period's last day
-# makes all four figures stale; and who trained in it — a session mark within the period, its trained count only.
-MEMBERSHIP_SOURCES = (MemberSpan._meta.db_table, HealthScore._meta.db_table)
-SESSIONS = TrainingSession._meta.db_table
-MEMBER_FIGURE_SOURCES = (*MEMBERSHIP_SOURCES, SESSIONS)
+# What the member figures of a period read, and what a dirty mark makes stale: who is a member at its end (the spans,
+# marked from the earliest day a package or subscription write changed; a mark up to its last day: all four figures),
+# the latest scores by then (a mark up to its last day: average health and at-risk revenue) and who trained in it (a
+# session mark within it: the trained count).
+SPANS, SCORES, SESSIONS = MemberSpan._meta.db_table, HealthScore._meta.db_table, TrainingSession._meta.db_table
+MEMBER_FIGURE_SOURCES = (SPANS, SCORES, SESSIONS)
 
 
-def _stored_member_figures(access: Scope, periods: Sequence[Period]) -> dict[tuple[date, date], tuple[MemberFigures, bool]]:
-    """(first day, last day) → (the stored figures, whether their trained count is stale) of those of the periods that
-    are stored and whose membership and scores are clean (clients.member_periods). Workspace-wide figures: for admins
-    and viewers only."""
+def _stored_member_figures(access: Scope, periods: Sequence[Period]
+                           ) -> dict[tuple[date, date], tuple[MemberFigures, bool, bool]]:
+    """(first day, last day) → (the stored figures, whether their scores' figures are stale, whether their trained
+    count is) of those of the periods that are stored and whose membership is clean (clients.member_periods).
+    Workspace-wide figures: for admins and viewers only."""
     if access.role not in Contact.ROLE_SCOPE_ALL:
         return {}
     wanted = reduce(or_, (Q(first_day=p.first_day, last_day=p.last_day) for p in periods))
-    marks = RollupDirty.objects.filter(workspace_id=access.workspace.pk)
+    marks = RollupDirty.objects.filter(workspace_id=access.workspace.pk, day__lte=OuterRef("last_day"))
     rows = (PeriodMemberFigures.objects.filter(wanted, workspace_id=access.workspace.pk)
-            .filter(~Exists(marks.filter(source__in=MEMBERSHIP_SOURCES, day__lte=OuterRef("last_day"))))
-            .annotate(trained_stale=Exists(marks.filter(source=SESSIONS, day__gte=OuterRef("first_day"),
-                                                        day__lte=OuterRef("last_day"))))
-            .values_list("first_day", "last_day", "members", "trained", "avg_health", "at_risk_revenue", "trained_stale"))
-    return {(first, last): (MemberFigures(members, trained, avg, at_risk), stale)
-            for first, last, members, trained, avg, at_risk, stale in rows}
+            .filter(~Exists(marks.filter(source=SPANS)))
+            .annotate(scores_stale=Exists(marks.filter(source=SCORES)),
+                      trained_stale=Exists(marks.filter(source=SESSIONS, day__gte=OuterRef("first_day"))))
+            .values_list("first_day", "last_day", "members", "trained", "avg_health", "at_risk_revenue",
+                         "scores_stale", "trained_stale"))
+    return {(first, last): (MemberFigures(members, trained, avg, at_risk), scores_stale, trained_stale)
+            for first, last, members, trained, avg, at_risk, scores_stale, trained_stale in rows}
 
 
 def _member_figures(access: Scope, periods: tuple[Period, ...]) -> list[MemberFigures]:
-    """The member figures of each period: stored where clean (a stale trained count recomputed alone: it needs no
-    scores), the rest computed (each kind in one statement)."""
+    """The member figures of each period: stored where clean; the stale parts of a stored period (its scores' figures,
+    its trained count) and the periods not stored computed, in one statement."""
     stored = _stored_member_figures(access, periods)
-    missing = [p for p in periods if (p.first_day, p.last_day) not in stored]
-    retrain = [p for p in periods if stored.get((p.first_day, p.last_day), (None, False))[1]]
-    computed = dict(zip([*missing, *retrain], live_member_figures(access, missing) + live_member_figures(
-        access, retrain, scores=False), strict=True)) if missing or retrain else {}
+    todo = {}  # period → (read the scores, read who trained)
+    for period in periods:
+        _, scores_stale, trained_stale = stored.get((period.first_day, period.last_day), (None, True, True))
+        if scores_stale or trained_stale:
+            todo[period] = (scores_stale, trained_stale)
+    live = dict(zip(todo, live_member_figures(access, list(todo), list(todo.values())), strict=True)) if todo else {}
     out = []
     for period in periods:
-        figures, stale = stored.get((period.first_day, period.last_day), (None, False))
+        figures, scores_stale, trained_stale = stored.get((period.first_day, period.last_day), (None, True, True))
         if figures is None:
-            out.append(computed[period])
-        else:
-            out.append(replace(figures, trained=computed[period].trained) if stale else figures)
+            figures = live[period]
+        if scores_stale:
+            figures = replace(figures, avg_health=live[period].avg_health, at_risk_revenue=live[period].at_risk_revenue)
+        if trained_stale:
+            figures = replace(figures, trained=live[period].trained)
+        out.append(figures)
     return out
 
 
