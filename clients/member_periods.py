@@ -4,8 +4,9 @@ attended months per period.
 
 A day table of ptd.rollups, kept by the same dirty marks: the scores' and sessions' own triggers mark their days,
 and the membership spans' triggers (clients.membership) the earliest day a package or subscription write changed.
-A stored period is stale while any mark of those sources is on a day up to its last day (readers then compute it
-live, clients.metrics); rollups_refresh replaces the stale ones, the 03:00 rebuild all of them."""
+Until the refresh, readers compute live what those marks make stale (clients.metrics: a whole period, its scores'
+figures or its trained count); rollups_refresh replaces every stored period ending on or after the first marked
+day, the 03:15 rebuild all of them."""
 
 from datetime import date
 from zoneinfo import ZoneInfo

@@ -142,17 +142,12 @@ def _member_figures(access: Scope, periods: tuple[Period, ...]) -> list[MemberFi
     """The member figures of each period: stored where clean; the stale parts of a stored period (its scores' figures,
     its trained count) and the periods not stored computed, in one statement."""
     stored = _stored_member_figures(access, periods)
-    todo = {}  # period → (read the scores, read who trained)
-    for period in periods:
-        _, scores_stale, trained_stale = stored.get((period.first_day, period.last_day), (None, True, True))
-        if scores_stale or trained_stale:
-            todo[period] = (scores_stale, trained_stale)
-    live = dict(zip(todo, live_member_figures(access, list(todo), list(todo.values())), strict=True)) if todo else {}
+    found = {period: stored.get((period.first_day, period.last_day), (None, True, True)) for period in periods}
+    stale = {period: (scores, trained) for period, (_, scores, trained) in found.items() if scores or trained}
+    live = dict(zip(stale, live_member_figures(access, list(stale), list(stale.values())), strict=True))
     out = []
-    for period in periods:
-        figures, scores_stale, trained_stale = stored.get((period.first_day, period.last_day), (None, True, True))
-        if figures is None:
-            figures = live[period]
+    for period, (figures, scores_stale, trained_stale) in found.items():
+        figures = figures or live[period]
         if scores_stale:
             figures = replace(figures, avg_health=live[period].avg_health, at_risk_revenue=live[period].at_risk_revenue)
         if trained_stale:
